@@ -1,0 +1,12 @@
+//! Supervised actors of a Tollgate node.
+//!
+//! Job: one `SubscriberActor` per active subscriber (owns its balance: dedupe, rate through
+//! `tollgate-domain`, apply to the ledger, group-commit to storage, answer), one `PartnerActor`
+//! per active partner (real-time revenue share), worker actors for bill-cycle, collection and
+//! settlement jobs, their supervisors and a watchdog.
+//!
+//! Invariants kept here: one writer per subscriber (the actor is the only writer, fenced by the
+//! shard epoch); a reply or acknowledgement only after the effect is durable; handlers are thin
+//! and panic-free, the rules live in `tollgate-domain`.
+//!
+//! Built in Step 2 (the node); nothing lives here yet.

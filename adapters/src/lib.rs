@@ -1,0 +1,7 @@
+//! IO adapters of Tollgate, each behind a trait defined by the layer that uses it.
+//!
+//! Job: the embedded durable store (default), the ScyllaDB store, the Kafka CDR source and
+//! rated-output sink, the AMQP job queue (RabbitMQ) and its in-process equivalent, the file-drop
+//! CDR source. Vendor errors are converted to Tollgate errors at this edge.
+//!
+//! Built from Step 2 on; nothing lives here yet.
