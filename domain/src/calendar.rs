@@ -303,12 +303,12 @@ pub fn parse_instant(text: &str, tz: &TimeZone) -> Result<Timestamp, String> {
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);
     }
-    let civil = if let Ok(date) = text.parse::<Date>() {
-        date.to_datetime(Time::midnight())
-    } else {
-        text.replacen(' ', "T", 1)
-            .parse::<DateTime>()
-            .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD) or timestamp (RFC 3339)"))?
+    let civil = match text.replacen(' ', "T", 1).parse::<DateTime>() {
+        Ok(dt) => dt,
+        Err(_) => text
+            .parse::<Date>()
+            .map(|d| d.to_datetime(Time::midnight()))
+            .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD) or timestamp (RFC 3339)"))?,
     };
     tz.to_ambiguous_timestamp(civil)
         .compatible()

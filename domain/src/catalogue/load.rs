@@ -397,7 +397,11 @@ fn build(loader: &mut Loader<'_>, table: &toml::Table, read: &mut FileReader<'_>
         if !unique(loader, &mut scope.schedules, &path, &raw.id, "schedule") {
             continue;
         }
-        schedules.push(schedule(loader, &scope, &path, &raw));
+        let (built, ok) = schedule(loader, &scope, &path, &raw);
+        if !ok {
+            scope.failed.insert(raw.id.clone());
+        }
+        schedules.push(built);
     }
 
     let (raw_allowances, failed) = loader.section::<RawAllowance>(table, "allowances");
@@ -568,7 +572,8 @@ fn destinations_table(
     Destinations { id: SmolStr::new(&raw.id), table }
 }
 
-fn schedule(loader: &mut Loader<'_>, scope: &Scope, path: &KeyPath, raw: &RawSchedule) -> crate::calendar::Schedule {
+/// Builds a schedule; `false` when it is invalid (a placeholder is returned so indices hold).
+fn schedule(loader: &mut Loader<'_>, scope: &Scope, path: &KeyPath, raw: &RawSchedule) -> (crate::calendar::Schedule, bool) {
     let tz = timezone(loader, &path.k("timezone"), raw.timezone.as_ref(), &scope.tz);
     let mut holidays = Vec::new();
     for (i, h) in raw.holidays.iter().enumerate() {
@@ -603,13 +608,14 @@ fn schedule(loader: &mut Loader<'_>, scope: &Scope, path: &KeyPath, raw: &RawSch
         }
     }
     let spec = ScheduleSpec { id: SmolStr::new(&raw.id), tz: Some(tz.clone()), holidays, bands };
+    let before = loader.problems.len();
     match spec.build() {
-        Ok(s) => s,
+        Ok(s) => (s, loader.problems.len() == before),
         Err(problems) => {
             for p in problems {
                 loader.problem(&path.k("bands"), p);
             }
-            crate::calendar::Schedule::placeholder(SmolStr::new(&raw.id), tz)
+            (crate::calendar::Schedule::placeholder(SmolStr::new(&raw.id), tz), false)
         }
     }
 }
@@ -646,21 +652,38 @@ fn plan(
     if charge_precision > PRECISION_MAX {
         loader.problem(&path.k("charge_precision"), format!("at most {PRECISION_MAX} decimal places"));
     }
-    let bands: Option<&[SmolStr]> = schedule.and_then(|s| schedules.get(s as usize)).map(|s| s.bands.as_slice());
+    let schedule_failed = raw.schedule.as_ref().is_some_and(|id| scope.failed.contains(id));
+    let bands: Option<&[SmolStr]> = schedule
+        .filter(|_| !schedule_failed)
+        .and_then(|s| schedules.get(s as usize))
+        .map(|s| s.bands.as_slice());
     let mut rule_ids: HashMap<String, usize> = HashMap::new();
+    let mut failed_rules: HashSet<String> = HashSet::new();
     let mut rules = Vec::new();
-    for (i, raw_rule) in raw.rules.iter().enumerate() {
+    for (i, value) in raw.rules.iter().enumerate() {
         let rpath = path.k("rules").i(i);
+        let Some(raw_rule) = loader.parse::<RawRule>(&rpath, value) else {
+            if let Some(id) = value.get("id").and_then(toml::Value::as_str) {
+                failed_rules.insert(id.to_string());
+            }
+            continue;
+        };
+        let raw_rule = &raw_rule;
         if !unique(loader, &mut rule_ids, &rpath, &raw_rule.id, "rule") {
             continue;
         }
-        let ctx = RuleCtx { plan_id: &raw.id, has_destinations: destinations.is_some(), has_callers: caller_regions.is_some(), bands };
+        let ctx = RuleCtx {
+            plan_id: &raw.id,
+            has_destinations: destinations.is_some() || raw.destinations.is_some(),
+            has_callers: caller_regions.is_some() || raw.caller_regions.is_some(),
+            bands,
+            schedule_failed,
+        };
         rules.push(rule(loader, scope, services, &ctx, &rpath, raw_rule));
     }
     if raw.rules.is_empty() {
         loader.problem(&path.k("rules"), "a plan needs at least one rule");
     }
-    let no_failures = HashSet::new();
     let mut discounts = Vec::new();
     for (i, d) in raw.discounts.iter().enumerate() {
         let dpath = path.k("discounts").i(i);
@@ -669,7 +692,7 @@ fn plan(
             .rules
             .iter()
             .enumerate()
-            .filter_map(|(j, r)| resolve(loader, &rule_ids, &no_failures, &dpath.k("rules").i(j), r, "rule"))
+            .filter_map(|(j, r)| resolve(loader, &rule_ids, &failed_rules, &dpath.k("rules").i(j), r, "rule"))
             .collect();
         let kind = match (d.percent, d.amount) {
             (Some(p), None) => {
@@ -700,7 +723,7 @@ fn plan(
             if !legs.iter().any(|l| l == leg) {
                 loader.problem(&cpath.k("leg_rules").k(leg), format!("leg {leg:?} is not in this combination's legs"));
             }
-            if let Some(r) = resolve(loader, &rule_ids, &no_failures, &cpath.k("leg_rules").k(leg), rule_id, "rule") {
+            if let Some(r) = resolve(loader, &rule_ids, &failed_rules, &cpath.k("leg_rules").k(leg), rule_id, "rule") {
                 leg_rules.push((SmolStr::new(leg), r));
             }
         }
@@ -729,6 +752,8 @@ struct RuleCtx<'a> {
     has_destinations: bool,
     has_callers: bool,
     bands: Option<&'a [SmolStr]>,
+    /// The plan's schedule is itself invalid (already reported): skip band checks.
+    schedule_failed: bool,
 }
 
 fn parse_increments(text: &str) -> Option<Increments> {
@@ -885,7 +910,9 @@ fn price(
 
 fn band_rates(loader: &mut Loader<'_>, ctx: &RuleCtx<'_>, path: &KeyPath, by_band: &BTreeMap<String, Amount>) -> Option<Rates> {
     let Some(bands) = ctx.bands else {
-        loader.problem(path, "rates per band need the plan's schedule");
+        if !ctx.schedule_failed {
+            loader.problem(path, "rates per band need the plan's schedule");
+        }
         return None;
     };
     let mut out = vec![Decimal::ZERO; bands.len()];

@@ -544,3 +544,6 @@ pub fn volume_rate(tiers: &[Tier], units: u64) -> Decimal {
         .or(tiers.last())
         .map_or(Decimal::ZERO, |t| t.rate)
 }
+
+#[cfg(test)]
+mod tests;

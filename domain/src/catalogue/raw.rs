@@ -153,8 +153,9 @@ pub struct RawPlan {
     pub charge_precision: Option<u32>,
     #[serde(default)]
     pub period: Option<PeriodKind>,
+    /// Parsed one by one so that a broken rule does not hide the others' problems.
     #[serde(default)]
-    pub rules: Vec<RawRule>,
+    pub rules: Vec<toml::Value>,
     #[serde(default)]
     pub discounts: Vec<RawDiscount>,
     #[serde(default)]

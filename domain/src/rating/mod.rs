@@ -616,3 +616,6 @@ fn tier_index(tiers: &[Tier], units: u64) -> usize {
 pub fn customer_attributes(pairs: &[(&str, &str)]) -> Attributes {
     pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
+
+#[cfg(test)]
+mod tests;
