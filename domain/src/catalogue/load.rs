@@ -956,8 +956,8 @@ fn tier_rates(loader: &mut Loader<'_>, path: &KeyPath, raw: &[RawTier]) -> Optio
 }
 
 fn product(loader: &mut Loader<'_>, scope: &Scope, plans: &[Plan], path: &KeyPath, raw: &RawProduct) -> Product {
-    if raw.plans.is_empty() {
-        loader.problem(&path.k("plans"), "a product needs at least one plan");
+    if raw.plans.is_empty() && raw.fees.is_empty() {
+        loader.problem(&path.k("plans"), "a product needs at least one plan (usage) or one fee (e.g. a rental)");
     }
     let mut currencies = HashSet::new();
     let mut plan_idx = Vec::new();

@@ -248,7 +248,7 @@ pub struct Rule {
     pub caller_zones: Vec<u32>,
     /// Trunks (empty: any).
     pub trunks: Vec<SmolStr>,
-    /// Leg kinds (empty: records without legs, or any leg).
+    /// Leg kinds this rule prices; empty: the rule prices records without legs only.
     pub legs: Vec<SmolStr>,
     /// Extra conditions, all must hold.
     pub when: Vec<Condition>,

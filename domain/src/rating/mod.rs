@@ -324,9 +324,10 @@ impl Ctx<'_> {
             && (rule.zones.is_empty() || self.zones.destination.is_some_and(|(z, _)| rule.zones.contains(&z)))
             && (rule.caller_zones.is_empty() || self.zones.caller.is_some_and(|(z, _)| rule.caller_zones.contains(&z)))
             && (rule.trunks.is_empty() || cdr.trunk.as_ref().is_some_and(|t| rule.trunks.contains(t)))
+            // Leg rules price legs; other rules price records without legs.
             && match leg {
                 None => rule.legs.is_empty(),
-                Some(l) => rule.legs.is_empty() || rule.legs.contains(&l.kind),
+                Some(l) => rule.legs.contains(&l.kind),
             }
             && self.conditions_hold(&rule.when, leg, || self.counter_units(rule, cdr.start, counters))
     }

@@ -1,0 +1,4 @@
+//! CLI commands.
+
+pub mod check_catalogue;
+pub mod rate;
