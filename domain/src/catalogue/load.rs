@@ -474,6 +474,9 @@ fn build(loader: &mut Loader<'_>, table: &toml::Table, read: &mut FileReader<'_>
         bundles.push(Bundle { id: SmolStr::new(&raw.id), name: SmolStr::new(raw.name.as_deref().unwrap_or(&raw.id)), products: members });
     }
 
+    for plan in &mut plans {
+        plan.rule_index = RuleIndex::build(&plan.rules, zones.len());
+    }
     let service_index = services.iter().enumerate().map(|(i, s)| (s.id.clone(), i as u32)).collect();
     let mut offer_index: HashMap<SmolStr, Offer> = HashMap::new();
     for (i, p) in products.iter().enumerate() {
@@ -744,6 +747,7 @@ fn plan(
         rules,
         discounts,
         combinations,
+        rule_index: RuleIndex::default(),
     }
 }
 
@@ -858,6 +862,9 @@ fn rule(
         prices,
         counter: smol_str::format_smolstr!("tier:{counter_name}"),
         raw_counter: smol_str::format_smolstr!("raw:{}/{}", ctx.plan_id, raw.id),
+        counts: model != Model::Flat
+            || raw.counter.is_some()
+            || raw.when.iter().chain(raw.coefficients.iter().flat_map(|c| c.when.iter())).any(|w| w.trim_start().starts_with("period.")),
     }
 }
 

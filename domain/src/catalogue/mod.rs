@@ -266,6 +266,9 @@ pub struct Rule {
     pub counter: SmolStr,
     /// Period counter of raw units (cumulated model).
     pub raw_counter: SmolStr,
+    /// Whether rating must keep the period counter (tiers, volume, cumulated, `period.*`
+    /// conditions, or a counter named explicitly); flat rules skip it on the hot path.
+    pub counts: bool,
 }
 
 impl Rule {
@@ -351,6 +354,50 @@ pub struct Plan {
     pub discounts: Vec<Discount>,
     /// Leg combinations, first match wins.
     pub combinations: Vec<Combination>,
+    /// Candidate rules per destination zone, in rule order (built at load time).
+    pub rule_index: RuleIndex,
+}
+
+/// Rules that can match a record, by its destination zone, so that a plan with one rule per
+/// destination (hundreds of rules) is not scanned linearly for every record.
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    /// For zone `z`: indices of rules with no zone list or with `z` in it, in rule order.
+    pub by_zone: Vec<Vec<u32>>,
+    /// Indices of rules with no zone list, for records without a destination zone.
+    pub no_zone: Vec<u32>,
+}
+
+impl RuleIndex {
+    /// Builds the index of `rules` over `zone_count` zones.
+    pub fn build(rules: &[Rule], zone_count: usize) -> RuleIndex {
+        let mut by_zone = vec![Vec::new(); zone_count];
+        let mut no_zone = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = i as u32;
+            if rule.zones.is_empty() {
+                no_zone.push(i);
+                by_zone.iter_mut().for_each(|list| list.push(i));
+            } else {
+                for &z in &rule.zones {
+                    if let Some(list) = by_zone.get_mut(z as usize) {
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        RuleIndex { by_zone, no_zone }
+    }
+
+    /// Candidate rules for a destination zone.
+    pub fn candidates(&self, zone: Option<u32>) -> &[u32] {
+        match zone {
+            Some(z) => self.by_zone.get(z as usize).map_or(&self.no_zone[..], |v| &v[..]),
+            None => &self.no_zone,
+        }
+    }
 }
 
 /// A partner's share of a product's revenue.

@@ -333,7 +333,8 @@ impl Ctx<'_> {
     }
 
     fn find_rule(&self, leg: Option<&Leg>, counters: &Counters) -> Option<usize> {
-        self.plan.rules.iter().position(|rule| self.rule_matches(rule, leg, counters))
+        let candidates = self.plan.rule_index.candidates(self.zones.destination.map(|(z, _)| z));
+        candidates.iter().map(|&i| i as usize).find(|&i| self.rule_matches(&self.plan.rules[i], leg, counters))
     }
 
     /// Rates a multi-leg record; `Err` names a leg that no rule of this plan prices.
@@ -467,11 +468,15 @@ impl Ctx<'_> {
     fn price_leg(&self, rule_index: usize, leg: &LegIn<'_>, view: &mut CounterView<'_>) -> Result<LegOut, RatingError> {
         let rule = &self.plan.rules[rule_index];
         let price = rule.price_at(leg.start).ok_or_else(|| RatingError::NoPrice { rule: rule.id.clone(), at: leg.start })?;
-        let tier_key = CounterKey { name: rule.counter.clone(), period: self.period_key(self.plan.period, leg.start) };
+        // The period key costs a timezone conversion: only rules that count pay for it.
+        let tier_key = rule
+            .counts
+            .then(|| CounterKey { name: rule.counter.clone(), period: self.period_key(self.plan.period, leg.start) });
 
         // 1. Increments.
         let charged = if rule.model == Model::Cumulated {
-            let raw_key = CounterKey { name: rule.raw_counter.clone(), period: tier_key.period.clone() };
+            let period = tier_key.as_ref().map_or_else(|| self.period_key(self.plan.period, leg.start), |k| k.period.clone());
+            let raw_key = CounterKey { name: rule.raw_counter.clone(), period };
             let before = view.get(&raw_key).units;
             let after = before.saturating_add(leg.units);
             view.add(raw_key, leg.units, Decimal::ZERO);
@@ -504,7 +509,7 @@ impl Ctx<'_> {
         let billable = charged - free_units;
 
         // 3. Price the billable units: sum of rate x units, divided once by `per`.
-        let before = view.get(&tier_key).units;
+        let before = tier_key.as_ref().map_or(0, |k| view.get(k).units);
         let mut parts: SmallVec<[Part; 2]> = SmallVec::new();
         let mut numerator = Decimal::ZERO;
         let mut add = |label: SmolStr, units: u64, rate: Decimal| -> Result<(), RatingError> {
@@ -575,7 +580,9 @@ impl Ctx<'_> {
             .ok_or(RatingError::Overflow)?
             .checked_div(Decimal::from(rule.per))
             .ok_or(RatingError::Overflow)?;
-        view.add(tier_key, billable, if provisional { usage } else { Decimal::ZERO });
+        if let Some(key) = tier_key {
+            view.add(key, billable, if provisional { usage } else { Decimal::ZERO });
+        }
 
         // 5. Connection fee and minimum charge, for answered usage only.
         let answered = leg.units > 0;
