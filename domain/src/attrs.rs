@@ -26,7 +26,10 @@ impl Attributes {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets `key` (replacing an earlier value).
@@ -114,7 +117,10 @@ pub struct Operand {
 
 impl Operand {
     fn new(text: &str) -> Operand {
-        Operand { text: SmolStr::new(text), number: Decimal::from_str(text).ok() }
+        Operand {
+            text: SmolStr::new(text),
+            number: Decimal::from_str(text).ok(),
+        }
     }
 }
 
@@ -138,7 +144,10 @@ impl FromStr for Condition {
     type Err = ConditionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: &str| ConditionError { text: text.to_string(), reason: reason.to_string() };
+        let fail = |reason: &str| ConditionError {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
         let trimmed = text.trim();
         // Operators, longest first so that `>=` is not read as `>`.
         const OPS: [(&str, Op); 8] = [
@@ -168,7 +177,11 @@ impl FromStr for Condition {
             "period" => Scope::Period,
             _ => return Err(fail("unknown scope (use cdr, leg, customer or period)")),
         };
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(fail("attribute name must be letters, digits, '_' or '-'"));
         }
         if scope == Scope::Period && key != "units" {
@@ -195,12 +208,20 @@ impl FromStr for Condition {
         if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && values[0].number.is_none() {
             return Err(fail("ordering operators need a number on the right"));
         }
-        Ok(Condition { scope, key: SmolStr::new(key), op, values, text: trimmed.to_string() })
+        Ok(Condition {
+            scope,
+            key: SmolStr::new(key),
+            op,
+            values,
+            text: trimmed.to_string(),
+        })
     }
 }
 
 fn unquote(v: &str) -> &str {
-    v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v)
+    v.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(v)
 }
 
 impl Condition {
@@ -234,7 +255,9 @@ impl Condition {
             Op::In => self.values.iter().any(equal),
             Op::NotIn => !self.values.iter().any(equal),
             Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-                let (Some(v), Some(limit)) = (number(), self.values[0].number) else { return false };
+                let (Some(v), Some(limit)) = (number(), self.values[0].number) else {
+                    return false;
+                };
                 match self.op {
                     Op::Lt => v < limit,
                     Op::Le => v <= limit,
@@ -277,7 +300,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_conditions_with_a_reason() {
-        for bad in ["customer.type", "type == x", "foo.type == x", "cdr.x > abc", "cdr.x in a, b", "period.minutes > 1", "cdr. == x"] {
+        for bad in [
+            "customer.type",
+            "type == x",
+            "foo.type == x",
+            "cdr.x > abc",
+            "cdr.x in a, b",
+            "period.minutes > 1",
+            "cdr. == x",
+        ] {
             assert!(bad.parse::<Condition>().is_err(), "{bad} should fail");
         }
     }
@@ -298,7 +329,9 @@ mod attr_map {
         map.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(SmolStr, SmolStr)>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(SmolStr, SmolStr)>, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Vec<(SmolStr, SmolStr)>;

@@ -7,9 +7,9 @@
 //! by converting band boundaries back to instants in the schedule's timezone, so a segment's
 //! length is always real elapsed seconds.
 
+use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
@@ -36,7 +36,18 @@ pub struct Schedule {
     /// Band names; spans refer to them by index.
     pub bands: Vec<SmolStr>,
     holidays: Vec<Date>,
+    /// Holidays as days since 1970-01-01, for the fast path.
+    holiday_days: Vec<i64>,
     days: [Vec<Span>; 8],
+}
+
+fn epoch_day(date: Date) -> Option<i64> {
+    let ts = date
+        .to_datetime(Time::midnight())
+        .to_zoned(TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    Some(ts.as_second().div_euclid(i64::from(DAY_SECONDS)))
 }
 
 /// The band in force at an instant, and until when.
@@ -124,7 +135,11 @@ impl ScheduleSpec {
                 }
             } as u16;
             if spec.from_s == spec.to_s {
-                problems.push(format!("band {:?}: from and to are equal ({})", spec.name, clock(spec.from_s)));
+                problems.push(format!(
+                    "band {:?}: from and to are equal ({})",
+                    spec.name,
+                    clock(spec.from_s)
+                ));
                 continue;
             }
             let ranges: Vec<(u32, u32)> = if spec.from_s < spec.to_s {
@@ -135,7 +150,11 @@ impl ScheduleSpec {
             for &day in &spec.days {
                 for &(start_s, end_s) in &ranges {
                     if end_s > start_s {
-                        days[day].push(Span { start_s, end_s, band });
+                        days[day].push(Span {
+                            start_s,
+                            end_s,
+                            band,
+                        });
                     }
                 }
             }
@@ -147,14 +166,21 @@ impl ScheduleSpec {
                 if day != HOLIDAY {
                     problems.push(format!("no band covers {}", DAY_NAMES[day]));
                 } else if needs_holiday {
-                    problems.push("holidays are listed but no band covers day type \"holiday\"".to_string());
+                    problems.push(
+                        "holidays are listed but no band covers day type \"holiday\"".to_string(),
+                    );
                 }
                 continue;
             }
             let mut at = 0u32;
             for span in spans.iter() {
                 if span.start_s > at {
-                    problems.push(format!("{}: no band covers {}-{}", DAY_NAMES[day], clock(at), clock(span.start_s)));
+                    problems.push(format!(
+                        "{}: no band covers {}-{}",
+                        DAY_NAMES[day],
+                        clock(at),
+                        clock(span.start_s)
+                    ));
                 } else if span.start_s < at {
                     problems.push(format!(
                         "{}: bands overlap at {}-{} (band {:?})",
@@ -167,7 +193,11 @@ impl ScheduleSpec {
                 at = at.max(span.end_s);
             }
             if at < DAY_SECONDS {
-                problems.push(format!("{}: no band covers {}-24:00", DAY_NAMES[day], clock(at)));
+                problems.push(format!(
+                    "{}: no band covers {}-24:00",
+                    DAY_NAMES[day],
+                    clock(at)
+                ));
             }
         }
         if !problems.is_empty() {
@@ -176,7 +206,15 @@ impl ScheduleSpec {
         let mut holidays = self.holidays;
         holidays.sort();
         holidays.dedup();
-        Ok(Schedule { id: self.id, tz, bands: names, holidays, days })
+        let holiday_days = holidays.iter().filter_map(|d| epoch_day(*d)).collect();
+        Ok(Schedule {
+            id: self.id,
+            tz,
+            bands: names,
+            holidays,
+            holiday_days,
+            days,
+        })
     }
 }
 
@@ -184,12 +222,19 @@ impl Schedule {
     /// A one-band, whole-week schedule, standing in for one that failed validation so that the
     /// rest of a catalogue can still be checked.
     pub(crate) fn placeholder(id: SmolStr, tz: TimeZone) -> Schedule {
-        let whole_day = || vec![Span { start_s: 0, end_s: DAY_SECONDS, band: 0 }];
+        let whole_day = || {
+            vec![Span {
+                start_s: 0,
+                end_s: DAY_SECONDS,
+                band: 0,
+            }]
+        };
         Schedule {
             id,
             tz,
             bands: vec![SmolStr::new("all")],
             holidays: Vec::new(),
+            holiday_days: Vec::new(),
             days: std::array::from_fn(|_| whole_day()),
         }
     }
@@ -199,8 +244,52 @@ impl Schedule {
         self.holidays.binary_search(&date).is_ok()
     }
 
+    fn span(&self, day_type: usize, second: u32) -> Span {
+        let spans = &self.days[day_type];
+        // Validation guarantees full coverage; the fallback keeps this total.
+        spans
+            .iter()
+            .find(|s| s.start_s <= second && second < s.end_s)
+            .or(spans.last())
+            .copied()
+            .unwrap_or(Span {
+                start_s: 0,
+                end_s: DAY_SECONDS,
+                band: 0,
+            })
+    }
+
     /// The band in force at `at`, and the instant its span ends.
+    ///
+    /// Fast path: local time is the instant plus the zone's UTC offset; the span's end is
+    /// taken back to an instant with the same offset, and accepted when the offset there is
+    /// unchanged. Around a DST transition the exact civil-time computation below is used.
     pub fn band_at(&self, at: Timestamp) -> BandAt {
+        let offset = i64::from(self.tz.to_offset(at).seconds());
+        let local = at.as_second() + offset;
+        let day = local.div_euclid(i64::from(DAY_SECONDS));
+        let second = local.rem_euclid(i64::from(DAY_SECONDS)) as u32;
+        let day_type = if self.holiday_days.binary_search(&day).is_ok() {
+            HOLIDAY
+        } else {
+            // 1970-01-01 was a Thursday (index 3 counting from Monday).
+            (day + 3).rem_euclid(7) as usize
+        };
+        let span = self.span(day_type, second);
+        let end = day * i64::from(DAY_SECONDS) + i64::from(span.end_s) - offset;
+        if let Ok(until) = Timestamp::from_second(end)
+            && end > at.as_second()
+            && i64::from(self.tz.to_offset(until).seconds()) == offset
+        {
+            return BandAt {
+                band: span.band,
+                until,
+            };
+        }
+        self.band_at_exact(at)
+    }
+
+    fn band_at_exact(&self, at: Timestamp) -> BandAt {
         let local = self.tz.to_datetime(at);
         let date = local.date();
         let day = if !self.holidays.is_empty() && self.is_holiday(date) {
@@ -210,24 +299,24 @@ impl Schedule {
         };
         let time = local.time();
         let second = time.hour() as u32 * 3600 + time.minute() as u32 * 60 + time.second() as u32;
-        let spans = &self.days[day];
-        // Validation guarantees full coverage; the fallback keeps this total.
-        let span = spans
-            .iter()
-            .find(|s| s.start_s <= second && second < s.end_s)
-            .or(spans.last())
-            .copied()
-            .unwrap_or(Span { start_s: 0, end_s: DAY_SECONDS, band: 0 });
+        let span = self.span(day, second);
         let end_local = local_end(date, span.end_s);
         // In a DST fold the boundary exists twice: take the first occurrence after `at`.
         let after = |t: &Timestamp| t.as_second() > at.as_second();
         let until = end_local
             .and_then(|dt| {
                 let ambiguous = self.tz.to_ambiguous_timestamp(dt);
-                ambiguous.compatible().ok().filter(after).or_else(|| ambiguous.later().ok().filter(after))
+                ambiguous
+                    .compatible()
+                    .ok()
+                    .filter(after)
+                    .or_else(|| ambiguous.later().ok().filter(after))
             })
             .unwrap_or_else(|| Timestamp::from_second(at.as_second() + 1).unwrap_or(at));
-        BandAt { band: span.band, until }
+        BandAt {
+            band: span.band,
+            until,
+        }
     }
 
     /// Splits `seconds` starting at `start` into consecutive (band, seconds) segments.
@@ -250,9 +339,17 @@ impl Schedule {
 
 fn local_end(date: Date, end_s: u32) -> Option<DateTime> {
     if end_s >= DAY_SECONDS {
-        date.tomorrow().ok().map(|d| d.to_datetime(Time::midnight()))
+        date.tomorrow()
+            .ok()
+            .map(|d| d.to_datetime(Time::midnight()))
     } else {
-        let t = Time::new((end_s / 3600) as i8, ((end_s % 3600) / 60) as i8, (end_s % 60) as i8, 0).ok()?;
+        let t = Time::new(
+            (end_s / 3600) as i8,
+            ((end_s % 3600) / 60) as i8,
+            (end_s % 60) as i8,
+            0,
+        )
+        .ok()?;
         Some(date.to_datetime(t))
     }
 }
@@ -284,13 +381,17 @@ impl PeriodKind {
         let date = tz.to_datetime(at).date();
         let y = date.year();
         match self {
-            PeriodKind::Day => smol_str::format_smolstr!("{y:04}-{:02}-{:02}", date.month(), date.day()),
+            PeriodKind::Day => {
+                smol_str::format_smolstr!("{y:04}-{:02}-{:02}", date.month(), date.day())
+            }
             PeriodKind::Week => {
                 let iso = date.iso_week_date();
                 smol_str::format_smolstr!("{:04}-W{:02}", iso.year(), iso.week())
             }
             PeriodKind::Month => smol_str::format_smolstr!("{y:04}-{:02}", date.month()),
-            PeriodKind::Quarter => smol_str::format_smolstr!("{y:04}-Q{}", (date.month() - 1) / 3 + 1),
+            PeriodKind::Quarter => {
+                smol_str::format_smolstr!("{y:04}-Q{}", (date.month() - 1) / 3 + 1)
+            }
             PeriodKind::Year => smol_str::format_smolstr!("{y:04}"),
         }
     }
@@ -325,9 +426,24 @@ mod tests {
             tz: Some(TimeZone::get(tz).unwrap()),
             holidays,
             bands: vec![
-                BandSpec { name: "peak".into(), days: (0..5).collect(), from_s: 8 * 3600, to_s: 20 * 3600 },
-                BandSpec { name: "offpeak".into(), days: (0..5).collect(), from_s: 20 * 3600, to_s: 8 * 3600 },
-                BandSpec { name: "weekend".into(), days: vec![5, 6, HOLIDAY], from_s: 0, to_s: DAY_SECONDS },
+                BandSpec {
+                    name: "peak".into(),
+                    days: (0..5).collect(),
+                    from_s: 8 * 3600,
+                    to_s: 20 * 3600,
+                },
+                BandSpec {
+                    name: "offpeak".into(),
+                    days: (0..5).collect(),
+                    from_s: 20 * 3600,
+                    to_s: 8 * 3600,
+                },
+                BandSpec {
+                    name: "weekend".into(),
+                    days: vec![5, 6, HOLIDAY],
+                    from_s: 0,
+                    to_s: DAY_SECONDS,
+                },
             ],
         }
         .build()
@@ -349,7 +465,10 @@ mod tests {
         assert_eq!(s.bands[usize::from(b.band)], "peak");
         assert_eq!(b.until, ts("2026-03-02T19:00:00Z"));
         // Saturday.
-        assert_eq!(s.bands[usize::from(s.band_at(ts("2026-03-07T12:00:00Z")).band)], "weekend");
+        assert_eq!(
+            s.bands[usize::from(s.band_at(ts("2026-03-07T12:00:00Z")).band)],
+            "weekend"
+        );
     }
 
     #[test]
@@ -384,6 +503,15 @@ mod tests {
         assert_eq!(b.until, ts("2026-03-30T06:00:00Z"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_civil_time(secs in 1_600_000_000i64..1_950_000_000i64) {
+            let s = business("Europe/Berlin", vec!["2026-12-25".parse().unwrap(), "2027-01-01".parse().unwrap()]);
+            let at = Timestamp::from_second(secs).unwrap();
+            proptest::prop_assert_eq!(s.band_at(at), s.band_at_exact(at));
+        }
+    }
+
     #[test]
     fn gaps_and_overlaps_are_reported() {
         let err = ScheduleSpec {
@@ -391,8 +519,18 @@ mod tests {
             tz: None,
             holidays: vec!["2026-01-01".parse().unwrap()],
             bands: vec![
-                BandSpec { name: "a".into(), days: (0..7).collect(), from_s: 0, to_s: 10 * 3600 },
-                BandSpec { name: "b".into(), days: (0..7).collect(), from_s: 9 * 3600, to_s: 20 * 3600 },
+                BandSpec {
+                    name: "a".into(),
+                    days: (0..7).collect(),
+                    from_s: 0,
+                    to_s: 10 * 3600,
+                },
+                BandSpec {
+                    name: "b".into(),
+                    days: (0..7).collect(),
+                    from_s: 9 * 3600,
+                    to_s: 20 * 3600,
+                },
             ],
         }
         .build()
@@ -413,9 +551,18 @@ mod tests {
         assert_eq!(PeriodKind::Day.key(&tz, at), "2026-02-01");
         assert_eq!(PeriodKind::Week.key(&tz, at), "2026-W05");
         assert_eq!(PeriodKind::Year.key(&tz, at), "2026");
-        assert_eq!(parse_instant("2026-02-01", &tz).unwrap(), ts("2026-01-31T21:00:00Z"));
-        assert_eq!(parse_instant("2026-02-01 10:00:00", &tz).unwrap(), ts("2026-02-01T07:00:00Z"));
-        assert_eq!(parse_instant("2026-02-01T10:00:00+01:00", &tz).unwrap(), ts("2026-02-01T09:00:00Z"));
+        assert_eq!(
+            parse_instant("2026-02-01", &tz).unwrap(),
+            ts("2026-01-31T21:00:00Z")
+        );
+        assert_eq!(
+            parse_instant("2026-02-01 10:00:00", &tz).unwrap(),
+            ts("2026-02-01T07:00:00Z")
+        );
+        assert_eq!(
+            parse_instant("2026-02-01T10:00:00+01:00", &tz).unwrap(),
+            ts("2026-02-01T09:00:00Z")
+        );
         assert!(parse_instant("yesterday", &tz).is_err());
         assert_eq!(parse_clock("24:00"), Some(DAY_SECONDS));
         assert_eq!(parse_clock("24:01"), None);

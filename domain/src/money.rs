@@ -90,9 +90,15 @@ pub struct Currency {
 
 impl Currency {
     /// Euro.
-    pub const EUR: Currency = Currency { code: *b"EUR", minor_units: 2 };
+    pub const EUR: Currency = Currency {
+        code: *b"EUR",
+        minor_units: 2,
+    };
     /// US dollar.
-    pub const USD: Currency = Currency { code: *b"USD", minor_units: 2 };
+    pub const USD: Currency = Currency {
+        code: *b"USD",
+        minor_units: 2,
+    };
 
     /// Looks a code up (case-sensitive, upper case as ISO-4217 writes it).
     pub fn from_code(code: &str) -> Result<Currency, MoneyError> {
@@ -101,7 +107,10 @@ impl Currency {
             .find(|(c, _)| *c == code)
             .and_then(|(c, minor)| {
                 let bytes: [u8; 3] = c.as_bytes().try_into().ok()?;
-                Some(Currency { code: bytes, minor_units: *minor })
+                Some(Currency {
+                    code: bytes,
+                    minor_units: *minor,
+                })
             })
             .ok_or_else(|| MoneyError::UnknownCurrency(code.to_string()))
     }
@@ -217,12 +226,18 @@ impl Money {
 
     /// Zero in a currency.
     pub fn zero(currency: Currency) -> Money {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     /// Builds an amount from integer minor units (cents for EUR).
     pub fn from_minor(minor: i64, currency: Currency) -> Money {
-        Money { amount: Decimal::new(minor, currency.minor_units()), currency }
+        Money {
+            amount: Decimal::new(minor, currency.minor_units()),
+            currency,
+        }
     }
 
     /// The amount in integer minor units; fails if it is not already at invoice precision.
@@ -245,38 +260,65 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
+            Err(MoneyError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            })
         }
     }
 
     /// `self + other`, refusing to mix currencies.
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// `self - other`, refusing to mix currencies.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(&other)?;
-        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// `self * factor` (exact; no rounding).
     pub fn checked_mul(self, factor: Decimal) -> Result<Money, MoneyError> {
-        let amount = self.amount.checked_mul(factor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_mul(factor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// The amount with the opposite sign.
     pub fn negate(self) -> Money {
-        Money { amount: -self.amount, currency: self.currency }
+        Money {
+            amount: -self.amount,
+            currency: self.currency,
+        }
     }
 
     /// Rounds to `dp` decimal places (the charge precision) with `mode`.
     pub fn round(self, dp: u32, mode: RoundingMode) -> Money {
-        Money { amount: mode.round(self.amount, dp), currency: self.currency }
+        Money {
+            amount: mode.round(self.amount, dp),
+            currency: self.currency,
+        }
     }
 
     /// Rounds to the currency's minor units (the invoice precision) with `mode`.
@@ -303,8 +345,13 @@ impl fmt::Display for Money {
 }
 
 /// Sums amounts of one currency, refusing to mix currencies.
-pub fn sum(currency: Currency, amounts: impl IntoIterator<Item = Money>) -> Result<Money, MoneyError> {
-    amounts.into_iter().try_fold(Money::zero(currency), Money::checked_add)
+pub fn sum(
+    currency: Currency,
+    amounts: impl IntoIterator<Item = Money>,
+) -> Result<Money, MoneyError> {
+    amounts
+        .into_iter()
+        .try_fold(Money::zero(currency), Money::checked_add)
 }
 
 #[cfg(test)]
@@ -318,8 +365,14 @@ mod tests {
         assert_eq!(Currency::from_code("EUR").unwrap().minor_units(), 2);
         assert_eq!(Currency::from_code("JPY").unwrap().minor_units(), 0);
         assert_eq!(Currency::from_code("KWD").unwrap().minor_units(), 3);
-        assert_eq!(Currency::from_code("eur").unwrap_err().code(), "money.unknown_currency");
-        assert_eq!(Currency::from_code("XXX").unwrap_err().code(), "money.unknown_currency");
+        assert_eq!(
+            Currency::from_code("eur").unwrap_err().code(),
+            "money.unknown_currency"
+        );
+        assert_eq!(
+            Currency::from_code("XXX").unwrap_err().code(),
+            "money.unknown_currency"
+        );
     }
 
     #[test]
@@ -349,7 +402,10 @@ mod tests {
             assert_eq!(mode.round(amount, 2), expected, "{amount} {mode}");
         }
         // Fixed scale after rounding.
-        assert_eq!(RoundingMode::HalfUp.round(dec!(0.1), 4).to_string(), "0.1000");
+        assert_eq!(
+            RoundingMode::HalfUp.round(dec!(0.1), 4).to_string(),
+            "0.1000"
+        );
     }
 
     #[test]
@@ -359,10 +415,19 @@ mod tests {
         let invoice = charge.round_to_minor(RoundingMode::HalfUp);
         assert_eq!(invoice.amount.to_string(), "0.21");
         assert_eq!(invoice.to_minor().unwrap(), 21);
-        assert_eq!(charge.to_minor().unwrap_err().code(), "money.not_minor_units");
+        assert_eq!(
+            charge.to_minor().unwrap_err().code(),
+            "money.not_minor_units"
+        );
         let yen = Money::new(dec!(1234.5), Currency::from_code("JPY").unwrap());
-        assert_eq!(yen.round_to_minor(RoundingMode::HalfEven).amount, dec!(1234));
-        assert_eq!(Money::from_minor(12345, Currency::EUR).amount.to_string(), "123.45");
+        assert_eq!(
+            yen.round_to_minor(RoundingMode::HalfEven).amount,
+            dec!(1234)
+        );
+        assert_eq!(
+            Money::from_minor(12345, Currency::EUR).amount.to_string(),
+            "123.45"
+        );
     }
 
     proptest! {

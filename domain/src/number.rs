@@ -27,14 +27,21 @@ impl Number {
     pub fn from_digits(digits: &str) -> Result<Number, NumberError> {
         let bytes = digits.as_bytes();
         if bytes.is_empty() || bytes.len() > E164_DIGITS_MAX {
-            return Err(NumberError::Length { number: digits.to_string() });
+            return Err(NumberError::Length {
+                number: digits.to_string(),
+            });
         }
         if !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(NumberError::NotDigits { number: digits.to_string() });
+            return Err(NumberError::NotDigits {
+                number: digits.to_string(),
+            });
         }
         let mut out = [0u8; E164_DIGITS_MAX];
         out[..bytes.len()].copy_from_slice(bytes);
-        Ok(Number { len: bytes.len() as u8, digits: out })
+        Ok(Number {
+            len: bytes.len() as u8,
+            digits: out,
+        })
     }
 
     /// The digits as text.
@@ -124,14 +131,20 @@ impl NumberPlan {
             match b {
                 b'0'..=b'9' => {
                     if len == buf.len() {
-                        return Err(NumberError::Length { number: raw.to_string() });
+                        return Err(NumberError::Length {
+                            number: raw.to_string(),
+                        });
                     }
                     buf[len] = b;
                     len += 1;
                 }
                 b'+' if i == 0 => international = true,
                 b' ' | b'-' | b'.' | b'(' | b')' | b'/' => {}
-                _ => return Err(NumberError::NotDigits { number: raw.to_string() }),
+                _ => {
+                    return Err(NumberError::NotDigits {
+                        number: raw.to_string(),
+                    });
+                }
             }
         }
         let digits = &buf[..len];
@@ -145,18 +158,27 @@ impl NumberPlan {
                 if let Some(rest) = text.strip_prefix(rule.prefix.as_str()) {
                     let total = rule.replace.len() + rest.len();
                     if total == 0 || total > E164_DIGITS_MAX {
-                        return Err(NumberError::Length { number: raw.to_string() });
+                        return Err(NumberError::Length {
+                            number: raw.to_string(),
+                        });
                     }
                     let mut out = [0u8; E164_DIGITS_MAX];
                     out[..rule.replace.len()].copy_from_slice(rule.replace.as_bytes());
                     out[rule.replace.len()..total].copy_from_slice(rest.as_bytes());
-                    return Ok(Number { len: total as u8, digits: out });
+                    return Ok(Number {
+                        len: total as u8,
+                        digits: out,
+                    });
                 }
             }
         }
         Number::from_digits(text).map_err(|e| match e {
-            NumberError::Length { .. } => NumberError::Length { number: raw.to_string() },
-            NumberError::NotDigits { .. } => NumberError::NotDigits { number: raw.to_string() },
+            NumberError::Length { .. } => NumberError::Length {
+                number: raw.to_string(),
+            },
+            NumberError::NotDigits { .. } => NumberError::NotDigits {
+                number: raw.to_string(),
+            },
         })
     }
 
@@ -168,7 +190,10 @@ impl NumberPlan {
             .filter_map(|(i, r)| {
                 let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
                 if r.prefix.is_empty() || !digits(&r.prefix) {
-                    Some((i, format!("prefix {:?} must be one or more digits", r.prefix)))
+                    Some((
+                        i,
+                        format!("prefix {:?} must be one or more digits", r.prefix),
+                    ))
                 } else if !digits(&r.replace) {
                     Some((i, format!("replace {:?} must be digits", r.replace)))
                 } else {
@@ -186,8 +211,16 @@ mod tests {
     fn germany() -> NumberPlan {
         NumberPlan {
             rewrites: vec![
-                RewriteRule { prefix: "00".into(), replace: "".into(), length: None },
-                RewriteRule { prefix: "0".into(), replace: "49".into(), length: None },
+                RewriteRule {
+                    prefix: "00".into(),
+                    replace: "".into(),
+                    length: None,
+                },
+                RewriteRule {
+                    prefix: "0".into(),
+                    replace: "49".into(),
+                    length: None,
+                },
             ],
         }
     }
@@ -195,31 +228,73 @@ mod tests {
     #[test]
     fn normalises_national_and_international_forms() {
         let plan = germany();
-        assert_eq!(plan.normalise("+49 30 1234567").unwrap().as_str(), "49301234567");
-        assert_eq!(plan.normalise("0049301234567").unwrap().as_str(), "49301234567");
-        assert_eq!(plan.normalise("030/123-4567").unwrap().as_str(), "49301234567");
-        assert_eq!(plan.normalise("49301234567").unwrap().as_str(), "49301234567");
+        assert_eq!(
+            plan.normalise("+49 30 1234567").unwrap().as_str(),
+            "49301234567"
+        );
+        assert_eq!(
+            plan.normalise("0049301234567").unwrap().as_str(),
+            "49301234567"
+        );
+        assert_eq!(
+            plan.normalise("030/123-4567").unwrap().as_str(),
+            "49301234567"
+        );
+        assert_eq!(
+            plan.normalise("49301234567").unwrap().as_str(),
+            "49301234567"
+        );
     }
 
     #[test]
     fn russian_trunk_prefix_8_only_for_11_digit_numbers() {
         let plan = NumberPlan {
             rewrites: vec![
-                RewriteRule { prefix: "810".into(), replace: "".into(), length: None },
-                RewriteRule { prefix: "8".into(), replace: "7".into(), length: Some(11) },
+                RewriteRule {
+                    prefix: "810".into(),
+                    replace: "".into(),
+                    length: None,
+                },
+                RewriteRule {
+                    prefix: "8".into(),
+                    replace: "7".into(),
+                    length: Some(11),
+                },
             ],
         };
-        assert_eq!(plan.normalise("8 800 555-35-35").unwrap().as_str(), "78005553535");
-        assert_eq!(plan.normalise("81049301234567").unwrap().as_str(), "49301234567");
-        assert_eq!(plan.normalise("811").unwrap().as_str(), "811", "short numbers are kept");
+        assert_eq!(
+            plan.normalise("8 800 555-35-35").unwrap().as_str(),
+            "78005553535"
+        );
+        assert_eq!(
+            plan.normalise("81049301234567").unwrap().as_str(),
+            "49301234567"
+        );
+        assert_eq!(
+            plan.normalise("811").unwrap().as_str(),
+            "811",
+            "short numbers are kept"
+        );
     }
 
     #[test]
     fn rejects_garbage() {
         let plan = germany();
-        assert!(matches!(plan.normalise("abc"), Err(NumberError::NotDigits { .. })));
-        assert!(matches!(plan.normalise(""), Err(NumberError::Length { .. })));
-        assert!(matches!(plan.normalise("+1234567890123456"), Err(NumberError::Length { .. })));
-        assert!(matches!(plan.normalise("12+3"), Err(NumberError::NotDigits { .. })));
+        assert!(matches!(
+            plan.normalise("abc"),
+            Err(NumberError::NotDigits { .. })
+        ));
+        assert!(matches!(
+            plan.normalise(""),
+            Err(NumberError::Length { .. })
+        ));
+        assert!(matches!(
+            plan.normalise("+1234567890123456"),
+            Err(NumberError::Length { .. })
+        ));
+        assert!(matches!(
+            plan.normalise("12+3"),
+            Err(NumberError::NotDigits { .. })
+        ));
     }
 }

@@ -22,10 +22,13 @@ pub enum LoadError {
 
 /// Reads and validates a catalogue file.
 pub fn load(path: &Path) -> Result<Catalogue, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = path.display().to_string();
-    let mut read = |relative: &str| std::fs::read_to_string(dir.join(relative)).map_err(|e| e.to_string());
+    let mut read =
+        |relative: &str| std::fs::read_to_string(dir.join(relative)).map_err(|e| e.to_string());
     Catalogue::from_toml(&text, &name, &mut read).map_err(LoadError::Invalid)
 }

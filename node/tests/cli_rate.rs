@@ -10,7 +10,10 @@ fn examples() -> PathBuf {
 }
 
 fn tollgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tollgate")).args(args).output().expect("run tollgate")
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .expect("run tollgate")
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
@@ -68,7 +71,11 @@ fn rate_example(file: &str) {
         suspense.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         stdout.trim(),
         "records=19 rated=13 suspended=6 (cdr.bad_number=1, cdr.bad_timestamp=1, cdr.duplicate=1, \
@@ -78,10 +85,18 @@ fn rate_example(file: &str) {
     let rated = lines(&out);
     let suspended = lines(&suspense);
     // Every input record is in exactly one output.
-    let input_records = std::fs::read_to_string(ex.join(file)).unwrap().lines().filter(|l| l.starts_with("c") || l.starts_with('{')).count();
+    let input_records = std::fs::read_to_string(ex.join(file))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("c") || l.starts_with('{'))
+        .count();
     assert_eq!(input_records, 19);
     assert_eq!(rated.len() + suspended.len(), input_records);
-    let numbers: BTreeSet<u64> = rated.iter().chain(&suspended).map(|v| v["record"].as_u64().unwrap()).collect();
+    let numbers: BTreeSet<u64> = rated
+        .iter()
+        .chain(&suspended)
+        .map(|v| v["record"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, (1..=19).collect::<BTreeSet<u64>>());
 
     let charges: BTreeMap<String, (String, String)> = rated
@@ -89,26 +104,54 @@ fn rate_example(file: &str) {
         .map(|v| {
             (
                 v["cdr_id"].as_str().unwrap().to_string(),
-                (v["charge"]["amount"].as_str().unwrap().to_string(), v["charge"]["currency"].as_str().unwrap().to_string()),
+                (
+                    v["charge"]["amount"].as_str().unwrap().to_string(),
+                    v["charge"]["currency"].as_str().unwrap().to_string(),
+                ),
             )
         })
         .collect();
     for (id, amount, currency) in EXPECTED {
-        assert_eq!(charges.get(id), Some(&(amount.to_string(), currency.to_string())), "{id}");
+        assert_eq!(
+            charges.get(id),
+            Some(&(amount.to_string(), currency.to_string())),
+            "{id}"
+        );
     }
     for v in &rated {
-        assert!(v["explanation_text"].as_str().unwrap().contains("rounded half-up to 4 dp"));
+        assert!(
+            v["explanation_text"]
+                .as_str()
+                .unwrap()
+                .contains("rounded half-up to 4 dp")
+        );
     }
-    let reasons: Vec<(u64, String)> =
-        suspended.iter().map(|v| (v["record"].as_u64().unwrap(), v["reason"].as_str().unwrap().to_string())).collect();
-    let expected: Vec<(u64, String)> = EXPECTED_SUSPENSE.iter().map(|(n, r)| (*n, r.to_string())).collect();
+    let reasons: Vec<(u64, String)> = suspended
+        .iter()
+        .map(|v| {
+            (
+                v["record"].as_u64().unwrap(),
+                v["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = EXPECTED_SUSPENSE
+        .iter()
+        .map(|(n, r)| (*n, r.to_string()))
+        .collect();
     assert_eq!(reasons, expected);
     for v in &suspended {
-        assert!(!v["raw"].as_str().unwrap().is_empty(), "suspense keeps the raw record: {v}");
+        assert!(
+            !v["raw"].as_str().unwrap().is_empty(),
+            "suspense keeps the raw record: {v}"
+        );
         assert!(!v["message"].as_str().unwrap().is_empty());
     }
     // Partner shares: 10% of the SMS; 0.002 per started minute for carrier-b.
-    let share = |id: &str| rated.iter().find(|v| v["cdr_id"] == id).unwrap()["partner_shares"][0]["amount"]["amount"].clone();
+    let share = |id: &str| {
+        rated.iter().find(|v| v["cdr_id"] == id).unwrap()["partner_shares"][0]["amount"]["amount"]
+            .clone()
+    };
     assert_eq!(share("c005"), "0.0090");
     assert_eq!(share("c007"), "0.0100");
     assert_eq!(share("c008"), "0.0030");
@@ -126,7 +169,10 @@ fn rates_the_json_lines_example_to_the_same_totals() {
 
 #[test]
 fn check_catalogue_accepts_the_example_and_lists_every_problem_of_a_broken_one() {
-    let ok = tollgate(&["check-catalogue", examples().join("catalogue.toml").to_str().unwrap()]);
+    let ok = tollgate(&[
+        "check-catalogue",
+        examples().join("catalogue.toml").to_str().unwrap(),
+    ]);
     assert!(ok.status.success());
     assert!(String::from_utf8_lossy(&ok.stdout).contains("40 prefixes"));
 
@@ -141,9 +187,15 @@ fn check_catalogue_accepts_the_example_and_lists_every_problem_of_a_broken_one()
     let out = tollgate(&["check-catalogue", broken.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("destinations[0].file: cannot read \"missing.csv\""), "{stdout}");
+    assert!(
+        stdout.contains("destinations[0].file: cannot read \"missing.csv\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("plans[0].rules[2].increments"), "{stdout}");
-    assert!(stdout.contains("plans[2].currency: unknown currency code \"RUR\""), "{stdout}");
+    assert!(
+        stdout.contains("plans[2].currency: unknown currency code \"RUR\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("4 problem(s) found"), "{stdout}");
 
     // Nothing is rated with a broken catalogue.
@@ -197,7 +249,11 @@ fn a_malformed_line_is_suspended_and_the_rest_still_rated() {
         "--suspense",
         suspense.to_str().unwrap(),
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_eq!(lines(&out).len(), 2);
     let s = lines(&suspense);
     assert_eq!(s.len(), 2);

@@ -9,7 +9,7 @@ mod raw;
 
 pub use load::{FileReader, Problem, Problems};
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -171,7 +171,8 @@ impl Increments {
             self.first
         } else {
             let rest = units - self.first;
-            self.first.saturating_add(rest.div_ceil(self.next).saturating_mul(self.next))
+            self.first
+                .saturating_add(rest.div_ceil(self.next).saturating_mul(self.next))
         }
     }
 }
@@ -380,10 +381,10 @@ impl RuleIndex {
                 by_zone.iter_mut().for_each(|list| list.push(i));
             } else {
                 for &z in &rule.zones {
-                    if let Some(list) = by_zone.get_mut(z as usize) {
-                        if list.last() != Some(&i) {
-                            list.push(i);
-                        }
+                    if let Some(list) = by_zone.get_mut(z as usize)
+                        && list.last() != Some(&i)
+                    {
+                        list.push(i);
                     }
                 }
             }
@@ -394,7 +395,10 @@ impl RuleIndex {
     /// Candidate rules for a destination zone.
     pub fn candidates(&self, zone: Option<u32>) -> &[u32] {
         match zone {
-            Some(z) => self.by_zone.get(z as usize).map_or(&self.no_zone[..], |v| &v[..]),
+            Some(z) => self
+                .by_zone
+                .get(z as usize)
+                .map_or(&self.no_zone[..], |v| &v[..]),
             None => &self.no_zone,
         }
     }
@@ -498,7 +502,11 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_seconds: 172_800, max_bytes: 1_000_000_000_000, max_events: 100_000 }
+        Limits {
+            max_seconds: 172_800,
+            max_bytes: 1_000_000_000_000,
+            max_events: 100_000,
+        }
     }
 }
 
@@ -533,8 +541,8 @@ pub struct Catalogue {
     pub products: Vec<Product>,
     /// Bundles.
     pub bundles: Vec<Bundle>,
-    service_index: HashMap<SmolStr, u32>,
-    offer_index: HashMap<SmolStr, Offer>,
+    service_index: FxHashMap<SmolStr, u32>,
+    offer_index: FxHashMap<SmolStr, Offer>,
 }
 
 /// A product or a bundle, as a subscriber can hold them.
@@ -578,7 +586,12 @@ impl Catalogue {
 
 /// The bill-time correction of a volume-priced rule: all units of the period at the rate of the
 /// tier the period total reached, minus what was charged provisionally.
-pub fn volume_true_up(tiers: &[Tier], per: u64, period_units: u64, provisional: Decimal) -> Decimal {
+pub fn volume_true_up(
+    tiers: &[Tier],
+    per: u64,
+    period_units: u64,
+    provisional: Decimal,
+) -> Decimal {
     let rate = volume_rate(tiers, period_units);
     rate * Decimal::from(period_units) / Decimal::from(per.max(1)) - provisional
 }

@@ -27,7 +27,10 @@ impl<'de> Deserialize<'de> for Amount {
                 f.write_str("a decimal written as a string, e.g. \"0.10\", or an integer")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
-                v.trim().parse::<Decimal>().map(Amount).map_err(|_| E::custom(format!("{v:?} is not a decimal number")))
+                v.trim()
+                    .parse::<Decimal>()
+                    .map(Amount)
+                    .map_err(|_| E::custom(format!("{v:?} is not a decimal number")))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
                 Ok(Amount(Decimal::from(v)))
@@ -36,7 +39,9 @@ impl<'de> Deserialize<'de> for Amount {
                 Ok(Amount(Decimal::from(v)))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
-                Err(E::custom(format!("{v} is a float: write amounts as strings, e.g. \"{v}\", so they stay exact")))
+                Err(E::custom(format!(
+                    "{v} is a float: write amounts as strings, e.g. \"{v}\", so they stay exact"
+                )))
             }
         }
         d.deserialize_any(Visitor)

@@ -4,7 +4,9 @@ use super::*;
 
 fn load(text: &str) -> Result<Catalogue, Problems> {
     Catalogue::from_toml(text, "cat.toml", &mut |path| match path {
-        "prefixes.csv" => Ok("prefix,zone\n49,de\n4915,de-mobile\n4916,nowhere\nabc,de\n49,de\n".to_string()),
+        "prefixes.csv" => {
+            Ok("prefix,zone\n49,de\n4915,de-mobile\n4916,nowhere\nabc,de\n49,de\n".to_string())
+        }
         other => Err(format!("no such file {other}")),
     })
 }
@@ -76,7 +78,10 @@ partner_shares = [{ partner = "a", percent = "60" }, { partner = "b", percent = 
     let expect = [
         ("cat.toml:5: catalogue.timezone", "unknown timezone"),
         ("cat.toml:11: services[1].id", "duplicate service id"),
-        ("prefixes.csv:4: destinations[0]", "unknown zone \"nowhere\""),
+        (
+            "prefixes.csv:4: destinations[0]",
+            "unknown zone \"nowhere\"",
+        ),
         ("prefixes.csv:5: destinations[0]", "must be 1 to 15 digits"),
         ("prefixes.csv:6: destinations[0]", "duplicate prefix 49"),
         ("schedules[0].bands", "mon: no band covers 00:00-08:00"),
@@ -85,35 +90,58 @@ partner_shares = [{ partner = "a", percent = "60" }, { partner = "b", percent = 
         ("plans[0].rules[0].when[0]", "no operator"),
         ("plans[0].rules[1].price.rate", "is a float"),
         ("plans[0].rules[2].service", "unknown service \"sms\""),
-        ("plans[0].rules[2].price.rates.dusk", "not in the plan's schedule"),
+        (
+            "plans[0].rules[2].price.rates.dusk",
+            "not in the plan's schedule",
+        ),
         ("plans[0].rules[2].price.rates", "no rate for band \"day\""),
-        ("plans[0].rules[3].price.tiers[0]", "only the last tier may omit up_to"),
-        ("plans[0].rules[3].price.tiers[1].up_to", "the last tier must be open"),
+        (
+            "plans[0].rules[3].price.tiers[0]",
+            "only the last tier may omit up_to",
+        ),
+        (
+            "plans[0].rules[3].price.tiers[1].up_to",
+            "the last tier must be open",
+        ),
         ("products[0].plans[1]", "unknown plan \"missing-plan\""),
         ("products[0].partner_shares", "add up to 110%"),
     ];
     for (location, message) in expect {
         assert!(
-            problems.0.iter().any(|p| p.to_string().contains(location) && p.message.contains(message)),
+            problems
+                .0
+                .iter()
+                .any(|p| p.to_string().contains(location) && p.message.contains(message)),
             "missing {location}: {message} in\n{rendered}"
         );
     }
     // Lines point at the offending item.
-    let zone = problems.0.iter().find(|p| p.key == "plans[0].rules[0].zones[1]").unwrap();
+    let zone = problems
+        .0
+        .iter()
+        .find(|p| p.key == "plans[0].rules[0].zones[1]")
+        .unwrap();
     assert_eq!(zone.line, Some(38), "{rendered}");
 }
 
 #[test]
 fn syntax_errors_and_unknown_keys_are_reported() {
-    let err = load("[catalogue]\nname = \"x\"\ncurrency = \"EUR\"\nthis is not toml\n").unwrap_err();
+    let err =
+        load("[catalogue]\nname = \"x\"\ncurrency = \"EUR\"\nthis is not toml\n").unwrap_err();
     assert_eq!(err.0.len(), 1);
     assert_eq!(err.0[0].line, Some(4), "{err}");
-    let err = load("[catalogue]\nname = \"x\"\ncurrency = \"EUR\"\ncolour = \"red\"\n[[plan]]\nid = \"x\"\n").unwrap_err();
+    let err = load(
+        "[catalogue]\nname = \"x\"\ncurrency = \"EUR\"\ncolour = \"red\"\n[[plan]]\nid = \"x\"\n",
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("unknown field `colour`"), "{text}");
     assert!(text.contains("cat.toml:5: plan: unknown section"), "{text}");
     let err = load("[[zones]]\nid = \"a\"\n").unwrap_err();
-    assert!(err.to_string().contains("missing [catalogue] section"), "{err}");
+    assert!(
+        err.to_string().contains("missing [catalogue] section"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -38,21 +38,36 @@ impl Context {
         })
     }
 
-    fn build(&self, f: Fields<'_>, legs: Vec<Leg>, attributes: Attributes) -> Result<Cdr, CdrError> {
+    fn build(
+        &self,
+        f: Fields<'_>,
+        legs: Vec<Leg>,
+        attributes: Attributes,
+    ) -> Result<Cdr, CdrError> {
         let id = non_empty(f.id).ok_or(CdrError::MissingField { field: "id" })?;
         let direction = match non_empty(f.direction) {
-            Some(d) => Direction::parse(d).ok_or_else(|| CdrError::BadDirection { value: d.to_string() })?,
+            Some(d) => Direction::parse(d).ok_or_else(|| CdrError::BadDirection {
+                value: d.to_string(),
+            })?,
             None => self.default_direction,
         };
         let service = match non_empty(f.service) {
             Some(s) => SmolStr::new(s),
-            None => self.default_service.clone().ok_or(CdrError::MissingField { field: "service" })?,
+            None => self
+                .default_service
+                .clone()
+                .ok_or(CdrError::MissingField { field: "service" })?,
         };
-        let number = |field: &'static str, value: Option<&str>| -> Result<Option<Number>, CdrError> {
-            non_empty(value)
-                .map(|v| self.numbers.normalise(v).map_err(|source| CdrError::BadNumber { field, source }))
-                .transpose()
-        };
+        let number =
+            |field: &'static str, value: Option<&str>| -> Result<Option<Number>, CdrError> {
+                non_empty(value)
+                    .map(|v| {
+                        self.numbers
+                            .normalise(v)
+                            .map_err(|source| CdrError::BadNumber { field, source })
+                    })
+                    .transpose()
+            };
         let caller = number("caller", f.caller)?;
         let callee = number("callee", f.callee)?;
         let subscriber = match non_empty(f.subscriber) {
@@ -62,13 +77,21 @@ impl Context {
                     Direction::Outbound => caller,
                     Direction::Inbound => callee,
                 };
-                SubscriberId::new(party.ok_or(CdrError::MissingField { field: "subscriber" })?.as_str())
+                SubscriberId::new(
+                    party
+                        .ok_or(CdrError::MissingField {
+                            field: "subscriber",
+                        })?
+                        .as_str(),
+                )
             }
         };
         let start_text = non_empty(f.start).ok_or(CdrError::MissingField { field: "start" })?;
         let start = self.parse_time(start_text)?;
         let units = non_empty(f.units).map(parse_units).transpose()?;
-        let trunk = non_empty(f.trunk).map(SmolStr::new).or_else(|| self.default_trunk.clone());
+        let trunk = non_empty(f.trunk)
+            .map(SmolStr::new)
+            .or_else(|| self.default_trunk.clone());
         Ok(Cdr {
             id: CdrId::new(id),
             subscriber,
@@ -85,11 +108,17 @@ impl Context {
     }
 
     fn parse_time(&self, text: &str) -> Result<Timestamp, CdrError> {
-        let bad = |reason: String| CdrError::BadTimestamp { value: text.to_string(), reason };
+        let bad = |reason: String| CdrError::BadTimestamp {
+            value: text.to_string(),
+            reason,
+        };
         match self.time_format {
             TimeFormat::Rfc3339 => text.parse::<Timestamp>().map_err(|e| bad(e.to_string())),
             TimeFormat::Epoch | TimeFormat::EpochMs => {
-                let n: i64 = text.trim().parse().map_err(|_| bad("not an integer".into()))?;
+                let n: i64 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("not an integer".into()))?;
                 let result = if self.time_format == TimeFormat::Epoch {
                     Timestamp::from_second(n)
                 } else {
@@ -103,7 +132,10 @@ impl Context {
                     .replacen(' ', "T", 1)
                     .parse::<jiff::civil::DateTime>()
                     .map_err(|e| bad(e.to_string()))?;
-                self.tz.to_ambiguous_timestamp(dt).compatible().map_err(|e| bad(e.to_string()))
+                self.tz
+                    .to_ambiguous_timestamp(dt)
+                    .compatible()
+                    .map_err(|e| bad(e.to_string()))
             }
         }
     }
@@ -128,7 +160,9 @@ fn non_empty(v: Option<&str>) -> Option<&str> {
 }
 
 fn parse_units(text: &str) -> Result<u64, CdrError> {
-    text.trim().parse::<u64>().map_err(|_| CdrError::BadUnits { value: text.to_string() })
+    text.trim().parse::<u64>().map_err(|_| CdrError::BadUnits {
+        value: text.to_string(),
+    })
 }
 
 /// Parses the text form of legs: `kind:units[:key=value,key=value];kind:units...`.
@@ -141,20 +175,28 @@ pub fn parse_legs(text: &str) -> Result<Vec<Leg>, CdrError> {
             let mut pieces = part.splitn(3, ':');
             let kind = pieces.next().map(str::trim).filter(|k| !k.is_empty());
             let kind = kind.ok_or_else(|| bad(format!("{part:?}: missing leg kind")))?;
-            let units_text = pieces.next().ok_or_else(|| bad(format!("{part:?}: missing units")))?;
-            let units = units_text
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| bad(format!("{part:?}: units {units_text:?} is not a whole number")))?;
+            let units_text = pieces
+                .next()
+                .ok_or_else(|| bad(format!("{part:?}: missing units")))?;
+            let units = units_text.trim().parse::<u64>().map_err(|_| {
+                bad(format!(
+                    "{part:?}: units {units_text:?} is not a whole number"
+                ))
+            })?;
             let mut attributes = Attributes::new();
             if let Some(attrs) = pieces.next() {
                 for pair in attrs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let (k, v) =
-                        pair.split_once('=').ok_or_else(|| bad(format!("{pair:?}: expected key=value")))?;
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| bad(format!("{pair:?}: expected key=value")))?;
                     attributes.set(k.trim(), v.trim());
                 }
             }
-            Ok(Leg { kind: SmolStr::new(kind), units, attributes })
+            Ok(Leg {
+                kind: SmolStr::new(kind),
+                units,
+                attributes,
+            })
         })
         .collect()
 }
@@ -172,8 +214,11 @@ impl CsvDecoder {
     /// Builds a decoder for files whose columns are `header` (or `mapping.columns` if set).
     pub fn new(mapping: &CdrMapping, header: &[&str]) -> Result<CsvDecoder, MappingError> {
         let ctx = Context::new(mapping)?;
-        let names: Vec<&str> =
-            if mapping.columns.is_empty() { header.to_vec() } else { mapping.columns.iter().map(String::as_str).collect() };
+        let names: Vec<&str> = if mapping.columns.is_empty() {
+            header.to_vec()
+        } else {
+            mapping.columns.iter().map(String::as_str).collect()
+        };
         let find = |name: &str| names.iter().position(|h| h.trim() == name);
         let pairs = mapping.fields.pairs();
         let mut columns = [None; 10];
@@ -183,7 +228,10 @@ impl CsvDecoder {
         let mut problems = Vec::new();
         for (i, required) in [(0usize, "id"), (6, "start")] {
             if columns[i].is_none() {
-                problems.push(format!("no column {:?} for the required field {required}", pairs[i].1));
+                problems.push(format!(
+                    "no column {:?} for the required field {required}",
+                    pairs[i].1
+                ));
             }
         }
         if columns[1].is_none() && columns[4].is_none() && columns[5].is_none() {
@@ -198,7 +246,12 @@ impl CsvDecoder {
             .filter(|(i, _)| !columns.contains(&Some(*i)))
             .map(|(i, name)| (i, SmolStr::new(name.trim())))
             .collect();
-        Ok(CsvDecoder { ctx, columns, attribute_columns, width: names.len() })
+        Ok(CsvDecoder {
+            ctx,
+            columns,
+            attribute_columns,
+            width: names.len(),
+        })
     }
 
     /// Whether the file's first line is a header (no `columns` in the mapping).
@@ -257,22 +310,31 @@ impl JsonDecoder {
     /// Decodes one JSON text (an object).
     pub fn decode_str(&self, text: &str) -> Result<Cdr, CdrError> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| CdrError::Malformed { reason: e.to_string() })?;
+            serde_json::from_str(text).map_err(|e| CdrError::Malformed {
+                reason: e.to_string(),
+            })?;
         self.decode(&value)
     }
 
     /// Decodes one JSON object.
     pub fn decode(&self, value: &serde_json::Value) -> Result<Cdr, CdrError> {
-        let object = value.as_object().ok_or_else(|| CdrError::Malformed { reason: "not a JSON object".into() })?;
+        let object = value.as_object().ok_or_else(|| CdrError::Malformed {
+            reason: "not a JSON object".into(),
+        })?;
         let mut texts: [Option<String>; 9] = Default::default();
         for (slot, text) in texts.iter_mut().enumerate() {
             *text = match object.get(&self.names[slot]) {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => Some(v.to_string()),
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    Some(v.to_string())
+                }
                 Some(_) => {
                     return Err(CdrError::Malformed {
-                        reason: format!("field {:?} must be a string or a number", self.names[slot]),
+                        reason: format!(
+                            "field {:?} must be a string or a number",
+                            self.names[slot]
+                        ),
                     });
                 }
             };
@@ -293,7 +355,11 @@ impl JsonDecoder {
             None | Some(serde_json::Value::Null) => Vec::new(),
             Some(serde_json::Value::String(s)) => parse_legs(s)?,
             Some(v @ serde_json::Value::Array(_)) => json_legs(v)?,
-            Some(_) => return Err(CdrError::BadLegs { reason: "legs must be an array or a string".into() }),
+            Some(_) => {
+                return Err(CdrError::BadLegs {
+                    reason: "legs must be an array or a string".into(),
+                });
+            }
         };
         let mut attributes = Attributes::new();
         for (key, v) in object {
@@ -335,14 +401,19 @@ fn json_legs(v: &serde_json::Value) -> Result<Vec<Leg>, CdrError> {
         #[serde(default)]
         attributes: std::collections::BTreeMap<String, serde_json::Value>,
     }
-    let raw: Vec<RawLeg> =
-        serde_json::from_value(v.clone()).map_err(|e| CdrError::BadLegs { reason: e.to_string() })?;
+    let raw: Vec<RawLeg> = serde_json::from_value(v.clone()).map_err(|e| CdrError::BadLegs {
+        reason: e.to_string(),
+    })?;
     Ok(raw
         .into_iter()
         .map(|l| Leg {
             kind: SmolStr::new(l.kind),
             units: l.units,
-            attributes: l.attributes.iter().filter_map(|(k, v)| scalar_text(v).map(|t| (k.as_str(), t))).collect(),
+            attributes: l
+                .attributes
+                .iter()
+                .filter_map(|(k, v)| scalar_text(v).map(|t| (k.as_str(), t)))
+                .collect(),
         })
         .collect())
 }
@@ -356,8 +427,16 @@ mod tests {
         CdrMapping {
             numbers: NumberPlan {
                 rewrites: vec![
-                    RewriteRule { prefix: "00".into(), replace: "".into(), length: None },
-                    RewriteRule { prefix: "0".into(), replace: "49".into(), length: None },
+                    RewriteRule {
+                        prefix: "00".into(),
+                        replace: "".into(),
+                        length: None,
+                    },
+                    RewriteRule {
+                        prefix: "0".into(),
+                        replace: "49".into(),
+                        length: None,
+                    },
                 ],
             },
             ..CdrMapping::default()
@@ -370,12 +449,36 @@ mod tests {
 
     #[test]
     fn decodes_csv_with_header_and_extra_attributes() {
-        let header = ["id", "subscriber", "service", "direction", "caller", "callee", "start", "units", "qos"];
+        let header = [
+            "id",
+            "subscriber",
+            "service",
+            "direction",
+            "caller",
+            "callee",
+            "start",
+            "units",
+            "qos",
+        ];
         let d = CsvDecoder::new(&mapping(), &header).unwrap();
         let cdr = d
-            .decode(&record(&["c1", "", "voice", "out", "030 1234567", "+4915112345", "2026-03-02T10:00:00Z", "125", "gold"]))
+            .decode(&record(&[
+                "c1",
+                "",
+                "voice",
+                "out",
+                "030 1234567",
+                "+4915112345",
+                "2026-03-02T10:00:00Z",
+                "125",
+                "gold",
+            ]))
             .unwrap();
-        assert_eq!(cdr.subscriber.as_str(), "49301234567", "subscriber falls back to the caller");
+        assert_eq!(
+            cdr.subscriber.as_str(),
+            "49301234567",
+            "subscriber falls back to the caller"
+        );
         assert_eq!(cdr.callee.unwrap().as_str(), "4915112345");
         assert_eq!(cdr.units, Some(125));
         assert_eq!(cdr.attributes.get("qos"), Some("gold"));
@@ -384,9 +487,29 @@ mod tests {
 
     #[test]
     fn every_bad_field_has_its_own_code() {
-        let header = ["id", "subscriber", "service", "direction", "caller", "callee", "start", "units", "legs"];
+        let header = [
+            "id",
+            "subscriber",
+            "service",
+            "direction",
+            "caller",
+            "callee",
+            "start",
+            "units",
+            "legs",
+        ];
         let d = CsvDecoder::new(&mapping(), &header).unwrap();
-        let ok = ["c1", "s1", "voice", "out", "0301", "0302", "2026-03-02T10:00:00Z", "60", ""];
+        let ok = [
+            "c1",
+            "s1",
+            "voice",
+            "out",
+            "0301",
+            "0302",
+            "2026-03-02T10:00:00Z",
+            "60",
+            "",
+        ];
         assert!(d.decode(&record(&ok)).is_ok());
         let cases: [(usize, &str, &str); 7] = [
             (0, "", "cdr.missing_field"),
@@ -400,9 +523,16 @@ mod tests {
         for (column, value, code) in cases {
             let mut fields = ok;
             fields[column] = value;
-            assert_eq!(d.decode(&record(&fields)).unwrap_err().code(), code, "{column}={value}");
+            assert_eq!(
+                d.decode(&record(&fields)).unwrap_err().code(),
+                code,
+                "{column}={value}"
+            );
         }
-        assert_eq!(d.decode(&record(&["only", "two"])).unwrap_err().code(), "cdr.malformed");
+        assert_eq!(
+            d.decode(&record(&["only", "two"])).unwrap_err().code(),
+            "cdr.malformed"
+        );
     }
 
     #[test]
@@ -428,16 +558,35 @@ mod tests {
         )
         .unwrap();
         let d = CsvDecoder::new(&m, &[]).unwrap();
-        let cdr = d.decode(&record(&["r1", "84951234567", "88005553535", "2026-03-02 13:00:00", "30", "MT"])).unwrap();
+        let cdr = d
+            .decode(&record(&[
+                "r1",
+                "84951234567",
+                "88005553535",
+                "2026-03-02 13:00:00",
+                "30",
+                "MT",
+            ]))
+            .unwrap();
         assert_eq!(cdr.direction, Direction::Inbound);
-        assert_eq!(cdr.subscriber.as_str(), "78005553535", "inbound calls bill the called 8-800 owner");
-        assert_eq!(cdr.start, "2026-03-02T10:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            cdr.subscriber.as_str(),
+            "78005553535",
+            "inbound calls bill the called 8-800 owner"
+        );
+        assert_eq!(
+            cdr.start,
+            "2026-03-02T10:00:00Z".parse::<Timestamp>().unwrap()
+        );
         assert_eq!(cdr.service, "voice");
     }
 
     #[test]
     fn mapping_problems_are_listed() {
-        let err = CdrMapping::from_toml("[numbers]\nrewrites = [{ prefix = \"x\" }]\n[time]\ntimezone = \"Mars/Base\"").unwrap_err();
+        let err = CdrMapping::from_toml(
+            "[numbers]\nrewrites = [{ prefix = \"x\" }]\n[time]\ntimezone = \"Mars/Base\"",
+        )
+        .unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
         let err = CsvDecoder::new(&CdrMapping::default(), &["foo", "bar"]).unwrap_err();
         assert_eq!(err.problems.len(), 3, "{err}");
@@ -459,9 +608,13 @@ mod tests {
         assert_eq!(cdr.legs[1].attributes.get("dedicated"), Some("true"));
         assert_eq!(cdr.attributes.get("bandwidth_mbps"), Some("100"));
         assert_eq!(cdr.units, None);
-        assert_eq!(d.decode_str("{not json").unwrap_err().code(), "cdr.malformed");
+        assert_eq!(
+            d.decode_str("{not json").unwrap_err().code(),
+            "cdr.malformed"
+        );
         assert_eq!(d.decode_str("[1]").unwrap_err().code(), "cdr.malformed");
-        let legs = parse_legs("ivr:30; agent:120:dedicated=false,operator_location=nsk ;post:45").unwrap();
+        let legs =
+            parse_legs("ivr:30; agent:120:dedicated=false,operator_location=nsk ;post:45").unwrap();
         assert_eq!(legs.len(), 3);
         assert_eq!(legs[1].attributes.get("operator_location"), Some("nsk"));
     }

@@ -122,8 +122,9 @@ pub struct MappingError {
 impl CdrMapping {
     /// Parses a mapping from TOML text.
     pub fn from_toml(text: &str) -> Result<CdrMapping, MappingError> {
-        let mapping: CdrMapping =
-            toml::from_str(text).map_err(|e| MappingError { problems: vec![e.to_string()] })?;
+        let mapping: CdrMapping = toml::from_str(text).map_err(|e| MappingError {
+            problems: vec![e.to_string()],
+        })?;
         mapping.check()?;
         Ok(mapping)
     }
@@ -136,29 +137,41 @@ impl CdrMapping {
             .into_iter()
             .map(|(i, p)| format!("numbers.rewrites[{i}]: {p}"))
             .collect();
-        if let Some(tz) = &self.time.timezone {
-            if TimeZone::get(tz).is_err() {
-                problems.push(format!("time.timezone: unknown timezone {tz:?}"));
-            }
+        if let Some(tz) = &self.time.timezone
+            && TimeZone::get(tz).is_err()
+        {
+            problems.push(format!("time.timezone: unknown timezone {tz:?}"));
         }
         if self.delimiter.is_some_and(|d| !d.is_ascii()) {
             problems.push("delimiter must be one ASCII character".into());
         }
         for key in self.defaults.keys() {
             if !matches!(key.as_str(), "service" | "direction" | "trunk") {
-                problems.push(format!("defaults.{key}: only service, direction and trunk take defaults"));
+                problems.push(format!(
+                    "defaults.{key}: only service, direction and trunk take defaults"
+                ));
             }
         }
-        if let Some(d) = self.defaults.get("direction") {
-            if super::Direction::parse(d).is_none() {
-                problems.push(format!("defaults.direction: {d:?} is not inbound or outbound"));
-            }
+        if let Some(d) = self.defaults.get("direction")
+            && super::Direction::parse(d).is_none()
+        {
+            problems.push(format!(
+                "defaults.direction: {d:?} is not inbound or outbound"
+            ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(MappingError { problems }) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(MappingError { problems })
+        }
     }
 
     /// The timezone for civil times.
     pub fn timezone(&self) -> TimeZone {
-        self.time.timezone.as_deref().and_then(|tz| TimeZone::get(tz).ok()).unwrap_or(TimeZone::UTC)
+        self.time
+            .timezone
+            .as_deref()
+            .and_then(|tz| TimeZone::get(tz).ok())
+            .unwrap_or(TimeZone::UTC)
     }
 }

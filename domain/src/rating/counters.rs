@@ -82,7 +82,10 @@ pub(crate) struct CounterView<'a> {
 
 impl<'a> CounterView<'a> {
     pub(crate) fn new(base: &'a Counters) -> Self {
-        CounterView { base, pending: SmallVec::new() }
+        CounterView {
+            base,
+            pending: SmallVec::new(),
+        }
     }
 
     pub(crate) fn get(&self, key: &CounterKey) -> CounterValue {

@@ -96,8 +96,8 @@ pub struct Explanation {
     /// Caller region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_region: Option<ZoneMatch>,
-    /// Legs.
-    pub legs: SmallVec<[LegExplanation; 1]>,
+    /// Legs (on the heap: inline they would make every rating kilobytes to move).
+    pub legs: Vec<LegExplanation>,
     /// Combination matched and its fee.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub combination: Option<(SmolStr, Decimal)>,
@@ -116,7 +116,11 @@ pub struct Explanation {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "product {}, plan {} ({})", self.product, self.plan, self.currency)?;
+        write!(
+            f,
+            "product {}, plan {} ({})",
+            self.product, self.plan, self.currency
+        )?;
         if let Some(z) = &self.destination {
             write!(f, "; destination zone {} (prefix {})", z.zone, z.prefix)?;
         }
@@ -138,10 +142,18 @@ impl fmt::Display for Explanation {
                 leg.units, leg.unit, leg.increments, leg.charged_units, leg.unit
             )?;
             for free in &leg.free {
-                write!(f, ", {} {} free from {} ({} left)", free.units, leg.unit, free.allowance, free.left)?;
+                write!(
+                    f,
+                    ", {} {} free from {} ({} left)",
+                    free.units, leg.unit, free.allowance, free.left
+                )?;
             }
             for part in &leg.parts {
-                write!(f, ", {} {} {} x {}/{}{}", part.label, part.units, leg.unit, part.rate, leg.per, leg.unit)?;
+                write!(
+                    f,
+                    ", {} {} {} x {}/{}{}",
+                    part.label, part.units, leg.unit, part.rate, leg.per, leg.unit
+                )?;
             }
             if leg.coefficient != Decimal::ONE {
                 write!(f, ", coefficient x{}", leg.coefficient)?;
@@ -151,7 +163,11 @@ impl fmt::Display for Explanation {
                 write!(f, ", connection fee {}", leg.connection_fee)?;
             }
             if !leg.minimum_adjustment.is_zero() {
-                write!(f, ", raised to minimum charge (+{})", leg.minimum_adjustment.normalize())?;
+                write!(
+                    f,
+                    ", raised to minimum charge (+{})",
+                    leg.minimum_adjustment.normalize()
+                )?;
             }
         }
         if let Some((id, fee)) = &self.combination {

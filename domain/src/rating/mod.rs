@@ -28,7 +28,8 @@ use smol_str::SmolStr;
 
 use crate::attrs::{Attributes, Condition, Scope};
 use crate::catalogue::{
-    Catalogue, DiscountKind, Model, Offer, Plan, Product, Rates, Rule, ShareKind, Tier, UnitKind, volume_rate,
+    Catalogue, DiscountKind, Model, Offer, Plan, Product, Rates, Rule, ShareKind, Tier, UnitKind,
+    volume_rate,
 };
 use crate::cdr::{Cdr, Leg};
 use crate::ids::{CdrId, PartnerId, SubscriberId};
@@ -183,14 +184,23 @@ pub fn rate(
     cdr: &Cdr,
     counters: &Counters,
 ) -> Result<Rating, RatingError> {
-    let service = catalogue.service(&cdr.service).ok_or_else(|| RatingError::UnknownService(cdr.service.clone()))?;
+    let service = catalogue
+        .service(&cdr.service)
+        .ok_or_else(|| RatingError::UnknownService(cdr.service.clone()))?;
     let unit = catalogue.services[service as usize].unit;
     let max = catalogue.limits.max(unit);
     let leg_total = cdr.legs.iter().try_fold(0u64, |acc, leg| {
         if leg.units > max {
-            return Err(RatingError::UnitsOutOfRange { units: leg.units, max });
+            return Err(RatingError::UnitsOutOfRange {
+                units: leg.units,
+                max,
+            });
         }
-        acc.checked_add(leg.units).ok_or(RatingError::UnitsOutOfRange { units: u64::MAX, max })
+        acc.checked_add(leg.units)
+            .ok_or(RatingError::UnitsOutOfRange {
+                units: u64::MAX,
+                max,
+            })
     })?;
     let units = match cdr.units {
         Some(units) => units,
@@ -199,12 +209,18 @@ pub fn rate(
         None => return Err(RatingError::MissingUnits),
     };
     if units > max || leg_total > max {
-        return Err(RatingError::UnitsOutOfRange { units: units.max(leg_total), max });
+        return Err(RatingError::UnitsOutOfRange {
+            units: units.max(leg_total),
+            max,
+        });
     }
     let mut currency_mismatch = false;
+    let mut plan_in_currency = false;
     let mut unmatched_leg: Option<SmolStr> = None;
     for offer_id in &profile.products {
-        let offer = catalogue.offer(offer_id).ok_or_else(|| RatingError::UnknownProduct(offer_id.clone()))?;
+        let offer = catalogue
+            .offer(offer_id)
+            .ok_or_else(|| RatingError::UnknownProduct(offer_id.clone()))?;
         let members: &[u32] = match offer {
             Offer::Product(ref p) => std::slice::from_ref(p),
             Offer::Bundle(b) => &catalogue.bundles[b as usize].products,
@@ -220,11 +236,25 @@ pub fn rate(
                 currency_mismatch = true;
                 continue;
             };
+            plan_in_currency = true;
             let zones = zones(catalogue, plan, cdr);
-            let ctx = Ctx { catalogue, plan, product, profile, cdr, service, unit, zones: &zones };
+            let ctx = Ctx {
+                catalogue,
+                plan,
+                product,
+                profile,
+                cdr,
+                service,
+                unit,
+                zones: &zones,
+            };
             if cdr.legs.is_empty() {
                 if let Some(rule) = ctx.find_rule(None, counters) {
-                    let leg = LegIn { leg: None, units, start: cdr.start };
+                    let leg = LegIn {
+                        leg: None,
+                        units,
+                        start: cdr.start,
+                    };
                     return ctx.finish(&[(rule, leg)], None, counters);
                 }
             } else {
@@ -235,10 +265,11 @@ pub fn rate(
             }
         }
     }
-    if currency_mismatch {
-        if let Some(c) = profile.currency {
-            return Err(RatingError::CurrencyMismatch(c));
-        }
+    if currency_mismatch
+        && !plan_in_currency
+        && let Some(c) = profile.currency
+    {
+        return Err(RatingError::CurrencyMismatch(c));
     }
     let what = match &unmatched_leg {
         Some(kind) => format!("no rule for leg {kind:?} of this {} record", cdr.service),
@@ -286,7 +317,12 @@ struct LegOut {
     subtotal: Decimal,
 }
 
-fn attribute<'v>(cdr: &'v Cdr, leg: Option<&'v Leg>, profile: &'v SubscriberProfile, c: &Condition) -> Option<&'v str> {
+fn attribute<'v>(
+    cdr: &'v Cdr,
+    leg: Option<&'v Leg>,
+    profile: &'v SubscriberProfile,
+    c: &Condition,
+) -> Option<&'v str> {
     let key = c.key.as_str();
     match c.scope {
         Scope::Cdr => match key {
@@ -295,7 +331,13 @@ fn attribute<'v>(cdr: &'v Cdr, leg: Option<&'v Leg>, profile: &'v SubscriberProf
             "trunk" => cdr.trunk.as_deref(),
             _ => cdr.attributes.get(key),
         },
-        Scope::Leg => leg.and_then(|l| if key == "kind" { Some(l.kind.as_str()) } else { l.attributes.get(key) }),
+        Scope::Leg => leg.and_then(|l| {
+            if key == "kind" {
+                Some(l.kind.as_str())
+            } else {
+                l.attributes.get(key)
+            }
+        }),
         Scope::Customer => profile.attributes.get(key),
         Scope::Period => None,
     }
@@ -307,10 +349,20 @@ impl Ctx<'_> {
     }
 
     fn counter_units(&self, rule: &Rule, at: Timestamp, counters: &Counters) -> u64 {
-        counters.get(&CounterKey { name: rule.counter.clone(), period: self.period_key(self.plan.period, at) }).units
+        counters
+            .get(&CounterKey {
+                name: rule.counter.clone(),
+                period: self.period_key(self.plan.period, at),
+            })
+            .units
     }
 
-    fn conditions_hold(&self, when: &[Condition], leg: Option<&Leg>, period_units: impl Fn() -> u64) -> bool {
+    fn conditions_hold(
+        &self,
+        when: &[Condition],
+        leg: Option<&Leg>,
+        period_units: impl Fn() -> u64,
+    ) -> bool {
         when.iter().all(|c| match c.scope {
             Scope::Period => c.matches_units(period_units()),
             _ => c.matches(attribute(self.cdr, leg, self.profile, c)),
@@ -333,23 +385,45 @@ impl Ctx<'_> {
     }
 
     fn find_rule(&self, leg: Option<&Leg>, counters: &Counters) -> Option<usize> {
-        let candidates = self.plan.rule_index.candidates(self.zones.destination.map(|(z, _)| z));
-        candidates.iter().map(|&i| i as usize).find(|&i| self.rule_matches(&self.plan.rules[i], leg, counters))
+        let candidates = self
+            .plan
+            .rule_index
+            .candidates(self.zones.destination.map(|(z, _)| z));
+        candidates
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.rule_matches(&self.plan.rules[i], leg, counters))
     }
 
     /// Rates a multi-leg record; `Err` names a leg that no rule of this plan prices.
     fn rate_legs(&self, counters: &Counters) -> Result<Result<Rating, RatingError>, SmolStr> {
-        let mut kinds: SmallVec<[SmolStr; 4]> = self.cdr.legs.iter().map(|l| l.kind.clone()).collect();
+        let mut kinds: SmallVec<[SmolStr; 4]> =
+            self.cdr.legs.iter().map(|l| l.kind.clone()).collect();
         kinds.sort();
         kinds.dedup();
         let combination = self.plan.combinations.iter().find(|c| c.matches(&kinds));
         let mut chosen: SmallVec<[(usize, LegIn<'_>); 4]> = SmallVec::new();
         let mut start = self.cdr.start;
         for leg in &self.cdr.legs {
-            let forced = combination.and_then(|c| c.leg_rules.iter().find(|(k, _)| *k == leg.kind).map(|(_, r)| *r as usize));
-            let rule = forced.or_else(|| self.find_rule(Some(leg), counters)).ok_or_else(|| leg.kind.clone())?;
-            chosen.push((rule, LegIn { leg: Some(leg), units: leg.units, start }));
-            start = Timestamp::from_second(start.as_second().saturating_add(leg.units as i64)).unwrap_or(start);
+            let forced = combination.and_then(|c| {
+                c.leg_rules
+                    .iter()
+                    .find(|(k, _)| *k == leg.kind)
+                    .map(|(_, r)| *r as usize)
+            });
+            let rule = forced
+                .or_else(|| self.find_rule(Some(leg), counters))
+                .ok_or_else(|| leg.kind.clone())?;
+            chosen.push((
+                rule,
+                LegIn {
+                    leg: Some(leg),
+                    units: leg.units,
+                    start,
+                },
+            ));
+            start = Timestamp::from_second(start.as_second().saturating_add(leg.units as i64))
+                .unwrap_or(start);
         }
         Ok(self.finish(&chosen, combination, counters))
     }
@@ -372,25 +446,47 @@ impl Ctx<'_> {
         for out in &outs {
             let e = &out.explanation;
             let source = e.leg.clone().or_else(|| Some(e.rule.clone()));
-            exact = exact.checked_add(out.subtotal).ok_or(RatingError::Overflow)?;
-            lines.push(ChargeLine { kind: LineKind::Usage, source: source.clone(), amount: round(e.usage) });
+            exact = exact
+                .checked_add(out.subtotal)
+                .ok_or(RatingError::Overflow)?;
+            lines.push(ChargeLine {
+                kind: LineKind::Usage,
+                source: source.clone(),
+                amount: round(e.usage),
+            });
             if !e.connection_fee.is_zero() {
-                lines.push(ChargeLine { kind: LineKind::ConnectionFee, source: source.clone(), amount: round(e.connection_fee) });
+                lines.push(ChargeLine {
+                    kind: LineKind::ConnectionFee,
+                    source: source.clone(),
+                    amount: round(e.connection_fee),
+                });
             }
             if !e.minimum_adjustment.is_zero() {
-                lines.push(ChargeLine { kind: LineKind::MinimumCharge, source, amount: round(e.minimum_adjustment) });
+                lines.push(ChargeLine {
+                    kind: LineKind::MinimumCharge,
+                    source,
+                    amount: round(e.minimum_adjustment),
+                });
             }
         }
         let combination_note = combination.map(|c| (c.id.clone(), c.fee));
         if let Some(c) = combination.filter(|c| !c.fee.is_zero()) {
             exact = exact.checked_add(c.fee).ok_or(RatingError::Overflow)?;
-            lines.push(ChargeLine { kind: LineKind::CombinationFee, source: Some(c.id.clone()), amount: round(c.fee) });
+            lines.push(ChargeLine {
+                kind: LineKind::CombinationFee,
+                source: Some(c.id.clone()),
+                amount: round(c.fee),
+            });
         }
         let mut discounts: SmallVec<[(SmolStr, Decimal); 1]> = SmallVec::new();
         for d in &plan.discounts {
-            let applies_to_rule = d.rules.is_empty() || legs.iter().any(|(r, _)| d.rules.contains(&(*r as u32)));
+            let applies_to_rule =
+                d.rules.is_empty() || legs.iter().any(|(r, _)| d.rules.contains(&(*r as u32)));
             let first_leg = legs.first().and_then(|(_, l)| l.leg);
-            if !applies_to_rule || !self.conditions_hold(&d.when, first_leg, || 0) || exact <= Decimal::ZERO {
+            if !applies_to_rule
+                || !self.conditions_hold(&d.when, first_leg, || 0)
+                || exact <= Decimal::ZERO
+            {
                 continue;
             }
             let off = match d.kind {
@@ -399,15 +495,27 @@ impl Ctx<'_> {
             };
             exact -= off;
             discounts.push((d.id.clone(), off));
-            lines.push(ChargeLine { kind: LineKind::Discount, source: Some(d.id.clone()), amount: -round(off) });
+            lines.push(ChargeLine {
+                kind: LineKind::Discount,
+                source: Some(d.id.clone()),
+                amount: -round(off),
+            });
         }
         let charge = round(exact);
         let lines_sum: Decimal = lines.iter().map(|l| l.amount).sum();
         if lines_sum != charge {
-            lines.push(ChargeLine { kind: LineKind::Rounding, source: None, amount: charge - lines_sum });
+            lines.push(ChargeLine {
+                kind: LineKind::Rounding,
+                source: None,
+                amount: charge - lines_sum,
+            });
         }
         let charged_units: u64 = outs.iter().map(|o| o.explanation.charged_units).sum();
-        let free_units: u64 = outs.iter().flat_map(|o| o.explanation.free.iter()).map(|f| f.units).sum();
+        let free_units: u64 = outs
+            .iter()
+            .flat_map(|o| o.explanation.free.iter())
+            .map(|f| f.units)
+            .sum();
         let units: u64 = legs.iter().map(|(_, l)| l.units).sum();
         let money = Money::new(charge, plan.currency);
         let mut shares: SmallVec<[PartnerShare; 1]> = SmallVec::new();
@@ -416,14 +524,26 @@ impl Ctx<'_> {
                 continue;
             }
             let (amount, basis) = match share.kind {
-                ShareKind::Percent(p) => (charge * p / Decimal::ONE_HUNDRED, smol_str::format_smolstr!("{p}%")),
-                ShareKind::Amount { amount, per: Some(per) } => (
+                ShareKind::Percent(p) => (
+                    charge * p / Decimal::ONE_HUNDRED,
+                    smol_str::format_smolstr!("{p}%"),
+                ),
+                ShareKind::Amount {
+                    amount,
+                    per: Some(per),
+                } => (
                     amount * Decimal::from(charged_units) / Decimal::from(per),
                     smol_str::format_smolstr!("{amount} per {per} {}", self.unit.as_str()),
                 ),
-                ShareKind::Amount { amount, per: None } => (amount, smol_str::format_smolstr!("{amount} per record")),
+                ShareKind::Amount { amount, per: None } => {
+                    (amount, smol_str::format_smolstr!("{amount} per record"))
+                }
             };
-            shares.push(PartnerShare { partner: share.partner.clone(), amount: Money::new(round(amount), plan.currency), basis });
+            shares.push(PartnerShare {
+                partner: share.partner.clone(),
+                amount: Money::new(round(amount), plan.currency),
+                basis,
+            });
         }
         let explanation = Explanation {
             product: self.product.id.clone(),
@@ -456,7 +576,11 @@ impl Ctx<'_> {
         })
     }
 
-    fn zone_match(&self, found: Option<(u32, usize)>, number: Option<&crate::number::Number>) -> Option<ZoneMatch> {
+    fn zone_match(
+        &self,
+        found: Option<(u32, usize)>,
+        number: Option<&crate::number::Number>,
+    ) -> Option<ZoneMatch> {
         let (zone, len) = found?;
         let digits = number?.as_str();
         Some(ZoneMatch {
@@ -465,18 +589,35 @@ impl Ctx<'_> {
         })
     }
 
-    fn price_leg(&self, rule_index: usize, leg: &LegIn<'_>, view: &mut CounterView<'_>) -> Result<LegOut, RatingError> {
+    fn price_leg(
+        &self,
+        rule_index: usize,
+        leg: &LegIn<'_>,
+        view: &mut CounterView<'_>,
+    ) -> Result<LegOut, RatingError> {
         let rule = &self.plan.rules[rule_index];
-        let price = rule.price_at(leg.start).ok_or_else(|| RatingError::NoPrice { rule: rule.id.clone(), at: leg.start })?;
+        let price = rule
+            .price_at(leg.start)
+            .ok_or_else(|| RatingError::NoPrice {
+                rule: rule.id.clone(),
+                at: leg.start,
+            })?;
         // The period key costs a timezone conversion: only rules that count pay for it.
-        let tier_key = rule
-            .counts
-            .then(|| CounterKey { name: rule.counter.clone(), period: self.period_key(self.plan.period, leg.start) });
+        let tier_key = rule.counts.then(|| CounterKey {
+            name: rule.counter.clone(),
+            period: self.period_key(self.plan.period, leg.start),
+        });
 
         // 1. Increments.
         let charged = if rule.model == Model::Cumulated {
-            let period = tier_key.as_ref().map_or_else(|| self.period_key(self.plan.period, leg.start), |k| k.period.clone());
-            let raw_key = CounterKey { name: rule.raw_counter.clone(), period };
+            let period = tier_key.as_ref().map_or_else(
+                || self.period_key(self.plan.period, leg.start),
+                |k| k.period.clone(),
+            );
+            let raw_key = CounterKey {
+                name: rule.raw_counter.clone(),
+                period,
+            };
             let before = view.get(&raw_key).units;
             let after = before.saturating_add(leg.units);
             view.add(raw_key, leg.units, Decimal::ZERO);
@@ -493,17 +634,29 @@ impl Ctx<'_> {
             if free_units == charged || allowance.service != rule.service {
                 continue;
             }
-            if !allowance.zones.is_empty() && !self.zones.destination.is_some_and(|(z, _)| allowance.zones.contains(&z)) {
+            if !allowance.zones.is_empty()
+                && !self
+                    .zones
+                    .destination
+                    .is_some_and(|(z, _)| allowance.zones.contains(&z))
+            {
                 continue;
             }
-            let key = CounterKey { name: allowance.counter.clone(), period: self.period_key(allowance.period, leg.start) };
+            let key = CounterKey {
+                name: allowance.counter.clone(),
+                period: self.period_key(allowance.period, leg.start),
+            };
             let used = view.get(&key).units;
             let left = allowance.units.saturating_sub(used);
             let take = left.min(charged - free_units);
             if take > 0 {
                 view.add(key, take, Decimal::ZERO);
                 free_units += take;
-                free.push(FreeUse { allowance: allowance.id.clone(), units: take, left: left - take });
+                free.push(FreeUse {
+                    allowance: allowance.id.clone(),
+                    units: take,
+                    left: left - take,
+                });
             }
         }
         let billable = charged - free_units;
@@ -514,7 +667,9 @@ impl Ctx<'_> {
         let mut numerator = Decimal::ZERO;
         let mut add = |label: SmolStr, units: u64, rate: Decimal| -> Result<(), RatingError> {
             if units > 0 {
-                let value = rate.checked_mul(Decimal::from(units)).ok_or(RatingError::Overflow)?;
+                let value = rate
+                    .checked_mul(Decimal::from(units))
+                    .ok_or(RatingError::Overflow)?;
                 numerator = numerator.checked_add(value).ok_or(RatingError::Overflow)?;
                 parts.push(Part { label, units, rate });
             }
@@ -524,19 +679,30 @@ impl Ctx<'_> {
         match (&price.rates, rule.model) {
             (Rates::Flat(rate), _) => add(SmolStr::new_static("flat"), billable, *rate)?,
             (Rates::Bands(rates), _) => {
-                let schedule = self.plan.schedule.and_then(|s| self.catalogue.schedules.get(s as usize));
+                let schedule = self
+                    .plan
+                    .schedule
+                    .and_then(|s| self.catalogue.schedules.get(s as usize));
                 if let Some(schedule) = schedule {
                     let names = &schedule.bands;
-                    if self.plan.band_mode == crate::catalogue::BandMode::Start || self.unit != UnitKind::Second {
+                    if self.plan.band_mode == crate::catalogue::BandMode::Start
+                        || self.unit != UnitKind::Second
+                    {
                         let band = usize::from(schedule.band_at(leg.start).band);
                         add(names[band].clone(), billable, rates[band])?;
                     } else {
-                        let from = Timestamp::from_second(leg.start.as_second().saturating_add(free_units as i64))
-                            .unwrap_or(leg.start);
+                        let from = Timestamp::from_second(
+                            leg.start.as_second().saturating_add(free_units as i64),
+                        )
+                        .unwrap_or(leg.start);
                         let mut segments = Vec::new();
                         schedule.split(from, billable, &mut segments);
                         for (band, units) in segments {
-                            add(names[usize::from(band)].clone(), units, rates[usize::from(band)])?;
+                            add(
+                                names[usize::from(band)].clone(),
+                                units,
+                                rates[usize::from(band)],
+                            )?;
                         }
                     }
                 }
@@ -545,7 +711,11 @@ impl Ctx<'_> {
                 let reached = before.saturating_add(billable);
                 let rate = volume_rate(tiers, reached);
                 let index = tier_index(tiers, reached);
-                add(smol_str::format_smolstr!("volume tier {}", index + 1), billable, rate)?;
+                add(
+                    smol_str::format_smolstr!("volume tier {}", index + 1),
+                    billable,
+                    rate,
+                )?;
                 provisional = true;
             }
             (Rates::Tiers(tiers), _) => {
@@ -572,7 +742,9 @@ impl Ctx<'_> {
         let mut coefficient = Decimal::ONE;
         for c in &rule.coefficients {
             if self.conditions_hold(&c.when, leg.leg, || before) {
-                coefficient = coefficient.checked_mul(c.factor).ok_or(RatingError::Overflow)?;
+                coefficient = coefficient
+                    .checked_mul(c.factor)
+                    .ok_or(RatingError::Overflow)?;
             }
         }
         let usage = numerator
@@ -581,13 +753,23 @@ impl Ctx<'_> {
             .checked_div(Decimal::from(rule.per))
             .ok_or(RatingError::Overflow)?;
         if let Some(key) = tier_key {
-            view.add(key, billable, if provisional { usage } else { Decimal::ZERO });
+            view.add(
+                key,
+                billable,
+                if provisional { usage } else { Decimal::ZERO },
+            );
         }
 
         // 5. Connection fee and minimum charge, for answered usage only.
         let answered = leg.units > 0;
-        let connection_fee = if answered { price.connection_fee } else { Decimal::ZERO };
-        let mut subtotal = usage.checked_add(connection_fee).ok_or(RatingError::Overflow)?;
+        let connection_fee = if answered {
+            price.connection_fee
+        } else {
+            Decimal::ZERO
+        };
+        let mut subtotal = usage
+            .checked_add(connection_fee)
+            .ok_or(RatingError::Overflow)?;
         let mut minimum_adjustment = Decimal::ZERO;
         if answered && subtotal < price.minimum_charge {
             minimum_adjustment = price.minimum_charge - subtotal;
@@ -617,7 +799,10 @@ impl Ctx<'_> {
 }
 
 fn tier_index(tiers: &[Tier], units: u64) -> usize {
-    tiers.iter().position(|t| t.up_to.is_none_or(|up| units <= up)).unwrap_or(tiers.len().saturating_sub(1))
+    tiers
+        .iter()
+        .position(|t| t.up_to.is_none_or(|up| units <= up))
+        .unwrap_or(tiers.len().saturating_sub(1))
 }
 
 /// Attributes of a subscriber that rating reads, for callers that build profiles.

@@ -327,7 +327,8 @@ products = ["usd", "split-no-free"]
 "#;
 
 static CATALOGUE_LOADED: std::sync::LazyLock<Catalogue> = std::sync::LazyLock::new(|| {
-    Catalogue::from_toml(CATALOGUE, "test.toml", &mut |_| Err("no files".into())).unwrap_or_else(|p| panic!("{p}"))
+    Catalogue::from_toml(CATALOGUE, "test.toml", &mut |_| Err("no files".into()))
+        .unwrap_or_else(|p| panic!("{p}"))
 });
 
 fn catalogue() -> Catalogue {
@@ -369,7 +370,10 @@ fn with_attr(mut cdr: Cdr, key: &str, value: &str) -> Cdr {
 }
 
 fn charge(product: &str, cdr: &Cdr) -> Decimal {
-    rate(&catalogue(), &profile(product), cdr, &Counters::new()).unwrap_or_else(|e| panic!("{e}")).charge.amount
+    rate(&catalogue(), &profile(product), cdr, &Counters::new())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .charge
+        .amount
 }
 
 // Monday 2026-03-02, Berlin is UTC+1: 10:00Z = 11:00 local (peak).
@@ -380,13 +384,34 @@ fn increments_60_60_30_6_and_1_1() {
     // 61 s at 0.10/min. 60/60: 120 s -> 0.20. 30/6: 30 + ceil(31/6)*6 = 66 s -> 0.11.
     // 1/1: 61 s -> 0.10 * 61 / 60 = 0.101666.. -> 0.1017 (half-up, 4 dp).
     let c = voice("49301234", PEAK, 61);
-    assert_eq!(charge("split-no-free", &with_attr(c.clone(), "increments", "60/60")), dec!(0.2000));
-    assert_eq!(charge("split-no-free", &with_attr(c.clone(), "increments", "30/6")), dec!(0.1100));
+    assert_eq!(
+        charge(
+            "split-no-free",
+            &with_attr(c.clone(), "increments", "60/60")
+        ),
+        dec!(0.2000)
+    );
+    assert_eq!(
+        charge("split-no-free", &with_attr(c.clone(), "increments", "30/6")),
+        dec!(0.1100)
+    );
     assert_eq!(charge("split-no-free", &c), dec!(0.1017));
     // Zero-second (unanswered) calls cost nothing.
-    assert_eq!(charge("split-no-free", &voice("49301234", PEAK, 0)), dec!(0.0000));
+    assert_eq!(
+        charge("split-no-free", &voice("49301234", PEAK, 0)),
+        dec!(0.0000)
+    );
     let inc = crate::catalogue::Increments { first: 30, next: 6 };
-    assert_eq!((inc.apply(1), inc.apply(30), inc.apply(31), inc.apply(36), inc.apply(37)), (30, 30, 36, 36, 42));
+    assert_eq!(
+        (
+            inc.apply(1),
+            inc.apply(30),
+            inc.apply(31),
+            inc.apply(36),
+            inc.apply(37)
+        ),
+        (30, 30, 36, 36, 42)
+    );
 }
 
 #[test]
@@ -395,13 +420,29 @@ fn band_split_versus_band_at_start() {
     // Split: 120 s peak at 0.12/min = 0.24, 180 s offpeak at 0.06/min = 0.18 -> 0.42.
     // At start: 300 s all peak = 0.60.
     let c = voice("4915112345", "2026-03-02T18:58:00Z", 290);
-    let split = rate(&catalogue(), &profile("split-no-free"), &c, &Counters::new()).unwrap();
+    let split = rate(
+        &catalogue(),
+        &profile("split-no-free"),
+        &c,
+        &Counters::new(),
+    )
+    .unwrap();
     assert_eq!(split.charge.amount, dec!(0.4200));
-    let parts: Vec<(&str, u64)> = split.explanation.legs[0].parts.iter().map(|p| (p.label.as_str(), p.units)).collect();
+    let parts: Vec<(&str, u64)> = split.explanation.legs[0]
+        .parts
+        .iter()
+        .map(|p| (p.label.as_str(), p.units))
+        .collect();
     assert_eq!(parts, vec![("peak", 120), ("offpeak", 180)]);
     assert_eq!(charge("start", &c), dec!(0.6000));
     // Holiday (Friday 2026-12-25) at noon: weekend band 0.04/min, 5 min = 0.20.
-    assert_eq!(charge("split-no-free", &voice("4915112345", "2026-12-25T11:00:00Z", 300)), dec!(0.2000));
+    assert_eq!(
+        charge(
+            "split-no-free",
+            &voice("4915112345", "2026-12-25T11:00:00Z", 300)
+        ),
+        dec!(0.2000)
+    );
 }
 
 #[test]
@@ -415,11 +456,23 @@ fn timezone_of_the_schedule_decides_the_band() {
 #[test]
 fn longest_prefix_picks_the_zone() {
     // 4915... is de-mobile (peak 0.12/min), 4930... is de-fixed (0.10/min), both 60 s.
-    let mobile = rate(&catalogue(), &profile("split-no-free"), &voice("4915112345", PEAK, 60), &Counters::new()).unwrap();
+    let mobile = rate(
+        &catalogue(),
+        &profile("split-no-free"),
+        &voice("4915112345", PEAK, 60),
+        &Counters::new(),
+    )
+    .unwrap();
     assert_eq!(mobile.charge.amount, dec!(0.1200));
     let dest = mobile.explanation.destination.unwrap();
-    assert_eq!((dest.zone.as_str(), dest.prefix.as_str()), ("de-mobile", "4915"));
-    assert_eq!(charge("split-no-free", &voice("4930112345", PEAK, 60)), dec!(0.1000));
+    assert_eq!(
+        (dest.zone.as_str(), dest.prefix.as_str()),
+        ("de-mobile", "4915")
+    );
+    assert_eq!(
+        charge("split-no-free", &voice("4930112345", PEAK, 60)),
+        dec!(0.1000)
+    );
 }
 
 #[test]
@@ -456,7 +509,16 @@ fn graduated_versus_volume_tiers() {
     let cat = catalogue();
     let mut counters = Counters::new();
     let period = "2026-03";
-    counters.set(CounterKey { name: "tier:sms-volume".into(), period: period.into() }, CounterValue { units: 90, amount: Decimal::ZERO });
+    counters.set(
+        CounterKey {
+            name: "tier:sms-volume".into(),
+            period: period.into(),
+        },
+        CounterValue {
+            units: 90,
+            amount: Decimal::ZERO,
+        },
+    );
     // 90 counted, 20 more. Graduated: 10 x 0.10 + 10 x 0.08 = 1.80.
     let r = rate(&cat, &profile("tiers"), &sms(20, "graduated"), &counters).unwrap();
     assert_eq!(r.charge.amount, dec!(1.8000));
@@ -468,9 +530,18 @@ fn graduated_versus_volume_tiers() {
     // True-up at bill time: the period ends at 250 units with 15.00 charged provisionally;
     // all 250 at tier 3 (0.05) = 12.50, so -2.50 is credited.
     let tiers = [
-        crate::catalogue::Tier { up_to: Some(100), rate: dec!(0.10) },
-        crate::catalogue::Tier { up_to: Some(200), rate: dec!(0.08) },
-        crate::catalogue::Tier { up_to: None, rate: dec!(0.05) },
+        crate::catalogue::Tier {
+            up_to: Some(100),
+            rate: dec!(0.10),
+        },
+        crate::catalogue::Tier {
+            up_to: Some(200),
+            rate: dec!(0.08),
+        },
+        crate::catalogue::Tier {
+            up_to: None,
+            rate: dec!(0.05),
+        },
     ];
     assert_eq!(volume_true_up(&tiers, 1, 250, dec!(15.00)), dec!(-2.50));
 }
@@ -483,13 +554,25 @@ fn cumulated_rounds_the_period_total_not_each_call() {
     let mut counters = Counters::new();
     let mut charges = Vec::new();
     for _ in 0..3 {
-        let r = rate(&cat, &profile("tiers"), &voice("4930112345", PEAK, 20), &counters).unwrap();
+        let r = rate(
+            &cat,
+            &profile("tiers"),
+            &voice("4930112345", PEAK, 20),
+            &counters,
+        )
+        .unwrap();
         counters.apply(&r.counter_updates);
         charges.push(r.charge.amount);
     }
     assert_eq!(charges, vec![dec!(0.1000), dec!(0), dec!(0)]);
     // A fourth call of 1 s opens the second minute.
-    let r = rate(&cat, &profile("tiers"), &voice("4930112345", PEAK, 1), &counters).unwrap();
+    let r = rate(
+        &cat,
+        &profile("tiers"),
+        &voice("4930112345", PEAK, 1),
+        &counters,
+    )
+    .unwrap();
     assert_eq!(r.charge.amount, dec!(0.1000));
 }
 
@@ -500,25 +583,50 @@ fn free_units_are_taken_first() {
     let cat = catalogue();
     let mut counters = Counters::new();
     counters.set(
-        CounterKey { name: "allowance:national-100".into(), period: "2026-03".into() },
-        CounterValue { units: 5950, amount: Decimal::ZERO },
+        CounterKey {
+            name: "allowance:national-100".into(),
+            period: "2026-03".into(),
+        },
+        CounterValue {
+            units: 5950,
+            amount: Decimal::ZERO,
+        },
     );
-    let r = rate(&cat, &profile("split"), &voice("4930112345", PEAK, 120), &counters).unwrap();
+    let r = rate(
+        &cat,
+        &profile("split"),
+        &voice("4930112345", PEAK, 120),
+        &counters,
+    )
+    .unwrap();
     assert_eq!(r.charge.amount, dec!(0.1167));
     assert_eq!(r.free_units, 50);
     assert_eq!(r.explanation.legs[0].free[0].left, 0);
     // A fresh month: the whole call is free.
-    let r = rate(&cat, &profile("split"), &voice("4930112345", "2026-04-01T10:00:00Z", 120), &counters).unwrap();
+    let r = rate(
+        &cat,
+        &profile("split"),
+        &voice("4930112345", "2026-04-01T10:00:00Z", 120),
+        &counters,
+    )
+    .unwrap();
     assert_eq!((r.charge.amount, r.free_units), (dec!(0.0000), 120));
 }
 
-fn callcentre(legs: &[(&str, u64, &[(&str, &str)])]) -> Cdr {
+/// (leg kind, seconds, attributes).
+type LegSpec<'a> = (&'a str, u64, &'a [(&'a str, &'a str)]);
+
+fn callcentre(legs: &[LegSpec<'_>]) -> Cdr {
     let mut c = voice("78005553535", PEAK, 0);
     c.units = None;
     c.direction = Direction::Inbound;
     c.legs = legs
         .iter()
-        .map(|(kind, units, attrs)| Leg { kind: SmolStr::new(kind), units: *units, attributes: attrs.iter().map(|(k, v)| (*k, *v)).collect() })
+        .map(|(kind, units, attrs)| Leg {
+            kind: SmolStr::new(kind),
+            units: *units,
+            attributes: attrs.iter().map(|(k, v)| (*k, *v)).collect(),
+        })
         .collect();
     c
 }
@@ -528,16 +636,48 @@ fn multi_leg_with_dedicated_operator_and_combinations() {
     let cat = catalogue();
     // IVR 30 s + dedicated agent 125 s: combination ivr-then-agent prices the IVR leg with
     // ivr-included (0), the dedicated agent is included (0), combination fee 0.05 -> 0.05.
-    let c = callcentre(&[("ivr", 30, &[]), ("agent", 125, &[("dedicated", "true"), ("operator_location", "msk")])]);
+    let c = callcentre(&[
+        ("ivr", 30, &[]),
+        (
+            "agent",
+            125,
+            &[("dedicated", "true"), ("operator_location", "msk")],
+        ),
+    ]);
     let r = rate(&cat, &profile("callcentre"), &c, &Counters::new()).unwrap();
     assert_eq!(r.charge.amount, dec!(0.0500));
-    assert_eq!(r.explanation.combination.as_ref().unwrap().0, "ivr-then-agent");
+    assert_eq!(
+        r.explanation.combination.as_ref().unwrap().0,
+        "ivr-then-agent"
+    );
     // Same call with a shared (not dedicated) operator in Moscow: 125 s -> 180 s at 1.20/min = 3.60 + 0.05.
-    let c = callcentre(&[("ivr", 30, &[]), ("agent", 125, &[("dedicated", "false"), ("operator_location", "msk")])]);
-    assert_eq!(rate(&cat, &profile("callcentre"), &c, &Counters::new()).unwrap().charge.amount, dec!(3.6500));
+    let c = callcentre(&[
+        ("ivr", 30, &[]),
+        (
+            "agent",
+            125,
+            &[("dedicated", "false"), ("operator_location", "msk")],
+        ),
+    ]);
+    assert_eq!(
+        rate(&cat, &profile("callcentre"), &c, &Counters::new())
+            .unwrap()
+            .charge
+            .amount,
+        dec!(3.6500)
+    );
     // Operator in Novosibirsk: 180 s at 0.90/min = 2.70 + 0.05.
-    let c = callcentre(&[("ivr", 30, &[]), ("agent", 125, &[("operator_location", "nsk")])]);
-    assert_eq!(rate(&cat, &profile("callcentre"), &c, &Counters::new()).unwrap().charge.amount, dec!(2.7500));
+    let c = callcentre(&[
+        ("ivr", 30, &[]),
+        ("agent", 125, &[("operator_location", "nsk")]),
+    ]);
+    assert_eq!(
+        rate(&cat, &profile("callcentre"), &c, &Counters::new())
+            .unwrap()
+            .charge
+            .amount,
+        dec!(2.7500)
+    );
     // Three legs (no combination matches exactly): IVR 30 s at 0.02/min 1/1 = 0.01,
     // agent 60 s at 1.20 = 1.20, post 31 s at 30/6 = 36 s at 0.30/min = 0.18 -> 1.39.
     let c = callcentre(&[("ivr", 30, &[]), ("agent", 60, &[]), ("post", 31, &[])]);
@@ -556,9 +696,22 @@ fn partner_shares_percentage_and_absolute() {
     // Mobile call 19:58 Berlin, 290 s -> 0.42 (see band test). 30% = 0.126 -> 0.1260;
     // 0.002 per 60 s of the 300 charged seconds = 0.01.
     let c = voice("4915112345", "2026-03-02T18:58:00Z", 290);
-    let r = rate(&catalogue(), &profile("split-no-free"), &c, &Counters::new()).unwrap();
-    let shares: Vec<(&str, Decimal)> = r.partner_shares.iter().map(|s| (s.partner.as_str(), s.amount.amount)).collect();
-    assert_eq!(shares, vec![("carrier-x", dec!(0.1260)), ("content-y", dec!(0.0100))]);
+    let r = rate(
+        &catalogue(),
+        &profile("split-no-free"),
+        &c,
+        &Counters::new(),
+    )
+    .unwrap();
+    let shares: Vec<(&str, Decimal)> = r
+        .partner_shares
+        .iter()
+        .map(|s| (s.partner.as_str(), s.amount.amount))
+        .collect();
+    assert_eq!(
+        shares,
+        vec![("carrier-x", dec!(0.1260)), ("content-y", dec!(0.0100))]
+    );
 }
 
 #[test]
@@ -580,7 +733,10 @@ fn connection_fee_minimum_charge_and_discount() {
     let c = with_attr(voice("4930112345", PEAK, 30), "case", "fees");
     let r = rate(&cat, &profile("extras"), &c, &Counters::new()).unwrap();
     assert_eq!(r.charge.amount, dec!(0.2000));
-    assert_eq!(r.lines.iter().map(|l| l.amount).sum::<Decimal>(), r.charge.amount);
+    assert_eq!(
+        r.lines.iter().map(|l| l.amount).sum::<Decimal>(),
+        r.charge.amount
+    );
     // 300 s = 0.50 + 0.05 = 0.55 (above minimum); gold segment: 10% off -> 0.495.
     let c = with_attr(voice("4930112345", PEAK, 300), "case", "fees");
     let mut gold = profile("extras");
@@ -589,7 +745,13 @@ fn connection_fee_minimum_charge_and_discount() {
     assert_eq!(r.charge.amount, dec!(0.4950));
     assert_eq!(r.explanation.discounts[0].1, dec!(0.055));
     // Unanswered: no connection fee, no minimum.
-    assert_eq!(charge("extras", &with_attr(voice("4930112345", PEAK, 0), "case", "fees")), dec!(0));
+    assert_eq!(
+        charge(
+            "extras",
+            &with_attr(voice("4930112345", PEAK, 0), "case", "fees")
+        ),
+        dec!(0)
+    );
 }
 
 #[test]
@@ -598,20 +760,55 @@ fn coefficients_for_qos_and_volume() {
     let mut c = voice("4930112345", PEAK, 2_500_000);
     c.service = SmolStr::new("data");
     // 2.5 MB at 0.20/MB = 0.50; gold QoS x1.5 = 0.75.
-    assert_eq!(rate(&cat, &profile("extras"), &c, &Counters::new()).unwrap().charge.amount, dec!(0.5000));
+    assert_eq!(
+        rate(&cat, &profile("extras"), &c, &Counters::new())
+            .unwrap()
+            .charge
+            .amount,
+        dec!(0.5000)
+    );
     let gold = with_attr(c.clone(), "qos", "gold");
-    assert_eq!(rate(&cat, &profile("extras"), &gold, &Counters::new()).unwrap().charge.amount, dec!(0.7500));
+    assert_eq!(
+        rate(&cat, &profile("extras"), &gold, &Counters::new())
+            .unwrap()
+            .charge
+            .amount,
+        dec!(0.7500)
+    );
     // After 5 MB in the month, the volume coefficient 0.8 also applies: 0.50 x 1.5 x 0.8 = 0.60.
     let mut counters = Counters::new();
-    counters.set(CounterKey { name: "tier:extras/coefficients".into(), period: "2026-03".into() }, CounterValue { units: 5_000_000, amount: Decimal::ZERO });
-    assert_eq!(rate(&cat, &profile("extras"), &gold, &counters).unwrap().charge.amount, dec!(0.6000));
+    counters.set(
+        CounterKey {
+            name: "tier:extras/coefficients".into(),
+            period: "2026-03".into(),
+        },
+        CounterValue {
+            units: 5_000_000,
+            amount: Decimal::ZERO,
+        },
+    );
+    assert_eq!(
+        rate(&cat, &profile("extras"), &gold, &counters)
+            .unwrap()
+            .charge
+            .amount,
+        dec!(0.6000)
+    );
 }
 
 #[test]
 fn price_valid_at_the_record_time_is_used() {
     // 0.10/min until 2026-04-01 (Berlin), 0.08/min from then.
-    let march = with_attr(voice("4930112345", "2026-03-31T21:59:59Z", 60), "case", "versions");
-    let april = with_attr(voice("4930112345", "2026-03-31T22:00:00Z", 60), "case", "versions");
+    let march = with_attr(
+        voice("4930112345", "2026-03-31T21:59:59Z", 60),
+        "case",
+        "versions",
+    );
+    let april = with_attr(
+        voice("4930112345", "2026-03-31T22:00:00Z", 60),
+        "case",
+        "versions",
+    );
     assert_eq!(charge("extras", &march), dec!(0.1000));
     assert_eq!(charge("extras", &april), dec!(0.0800));
     let early = with_attr(voice("4930112345", PEAK, 60), "case", "later");
@@ -626,41 +823,103 @@ fn bundles_currency_and_errors() {
     let mut p = profile("office");
     p.currency = Some(crate::money::Currency::EUR);
     let r = rate(&cat, &p, &voice("4930112345", PEAK, 60), &Counters::new()).unwrap();
-    assert_eq!((r.product.as_str(), r.charge.currency.code()), ("split-no-free", "EUR"));
+    assert_eq!(
+        (r.product.as_str(), r.charge.currency.code()),
+        ("split-no-free", "EUR")
+    );
     p.currency = Some(crate::money::Currency::USD);
     let r = rate(&cat, &p, &voice("4930112345", PEAK, 60), &Counters::new()).unwrap();
     assert_eq!((r.product.as_str(), r.charge.amount), ("usd", dec!(0.0100)));
     p.currency = Some(crate::money::Currency::from_code("GBP").unwrap());
-    assert_eq!(rate(&cat, &p, &voice("4930112345", PEAK, 60), &Counters::new()).unwrap_err().code(), "rating.currency_mismatch");
+    assert_eq!(
+        rate(&cat, &p, &voice("4930112345", PEAK, 60), &Counters::new())
+            .unwrap_err()
+            .code(),
+        "rating.currency_mismatch"
+    );
 
     let mut c = voice("4930112345", PEAK, 60);
     c.service = SmolStr::new("fax");
-    assert_eq!(rate(&cat, &profile("split"), &c, &Counters::new()).unwrap_err().code(), "rating.unknown_service");
-    assert_eq!(rate(&cat, &profile("nope"), &voice("4930112345", PEAK, 60), &Counters::new()).unwrap_err().code(), "rating.unknown_product");
+    assert_eq!(
+        rate(&cat, &profile("split"), &c, &Counters::new())
+            .unwrap_err()
+            .code(),
+        "rating.unknown_service"
+    );
+    assert_eq!(
+        rate(
+            &cat,
+            &profile("nope"),
+            &voice("4930112345", PEAK, 60),
+            &Counters::new()
+        )
+        .unwrap_err()
+        .code(),
+        "rating.unknown_product"
+    );
     let mut c = voice("4930112345", PEAK, 60);
     c.units = None;
-    assert_eq!(rate(&cat, &profile("split"), &c, &Counters::new()).unwrap_err().code(), "cdr.missing_field");
+    assert_eq!(
+        rate(&cat, &profile("split"), &c, &Counters::new())
+            .unwrap_err()
+            .code(),
+        "cdr.missing_field"
+    );
     c.units = Some(172_801);
-    assert_eq!(rate(&cat, &profile("split"), &c, &Counters::new()).unwrap_err().code(), "cdr.units_out_of_range");
+    assert_eq!(
+        rate(&cat, &profile("split"), &c, &Counters::new())
+            .unwrap_err()
+            .code(),
+        "cdr.units_out_of_range"
+    );
     // SMS without units counts one event.
     let mut s = sms(1, "graduated");
     s.units = None;
-    assert_eq!(rate(&cat, &profile("tiers"), &s, &Counters::new()).unwrap().charge.amount, dec!(0.1000));
+    assert_eq!(
+        rate(&cat, &profile("tiers"), &s, &Counters::new())
+            .unwrap()
+            .charge
+            .amount,
+        dec!(0.1000)
+    );
 }
 
 #[test]
 fn explanation_reads_for_a_care_agent() {
     let c = voice("4915112345", "2026-03-02T18:58:00Z", 290);
-    let r = rate(&catalogue(), &profile("split-no-free"), &c, &Counters::new()).unwrap();
+    let r = rate(
+        &catalogue(),
+        &profile("split-no-free"),
+        &c,
+        &Counters::new(),
+    )
+    .unwrap();
     let text = r.explanation.to_string();
-    for needle in ["plan split", "zone de-mobile (prefix 4915)", "rule mobile", "290 s at 60/60 -> 300 s", "peak 120 s x 0.12/60s", "offpeak 180 s x 0.06/60s", "half-up", "0.4200 EUR"] {
+    for needle in [
+        "plan split",
+        "zone de-mobile (prefix 4915)",
+        "rule mobile",
+        "290 s at 60/60 -> 300 s",
+        "peak 120 s x 0.12/60s",
+        "offpeak 180 s x 0.06/60s",
+        "half-up",
+        "0.4200 EUR",
+    ] {
         assert!(text.contains(needle), "{needle:?} not in {text}");
     }
 }
 
 fn arbitrary_cdr() -> impl Strategy<Value = Cdr> {
     let services = prop_oneof![Just("voice"), Just("sms"), Just("data"), Just("fax")];
-    let products = prop_oneof![Just("split"), Just("split-no-free"), Just("start"), Just("hotline"), Just("tiers"), Just("callcentre"), Just("extras")];
+    let products = prop_oneof![
+        Just("split"),
+        Just("split-no-free"),
+        Just("start"),
+        Just("hotline"),
+        Just("tiers"),
+        Just("callcentre"),
+        Just("extras")
+    ];
     (
         services,
         products,
@@ -669,25 +928,44 @@ fn arbitrary_cdr() -> impl Strategy<Value = Cdr> {
         "[0-9]{1,15}",
         -2_000_000_000i64..4_000_000_000i64,
         any::<bool>(),
-        proptest::collection::vec((prop_oneof![Just("ivr"), Just("agent"), Just("post"), Just("x")], 0u64..100_000, any::<bool>()), 0..4),
+        proptest::collection::vec(
+            (
+                prop_oneof![Just("ivr"), Just("agent"), Just("post"), Just("x")],
+                0u64..100_000,
+                any::<bool>(),
+            ),
+            0..4,
+        ),
         proptest::option::of(prop_oneof![Just("carrier-b"), Just("other")]),
     )
-        .prop_map(|(service, product, units, caller, callee, secs, inbound, legs, trunk)| {
-            let mut c = voice("1", "2026-01-01T00:00:00Z", 0);
-            c.service = SmolStr::new(service);
-            c.subscriber = SubscriberId::new(product);
-            c.units = units;
-            c.caller = Some(Number::from_digits(&caller).unwrap());
-            c.callee = Some(Number::from_digits(&callee).unwrap());
-            c.start = Timestamp::from_second(secs).unwrap();
-            c.direction = if inbound { Direction::Inbound } else { Direction::Outbound };
-            c.trunk = trunk.map(SmolStr::new);
-            c.legs = legs
-                .into_iter()
-                .map(|(k, u, d)| Leg { kind: SmolStr::new(k), units: u, attributes: [("dedicated", if d { "true" } else { "false" })].into_iter().collect() })
-                .collect();
-            c
-        })
+        .prop_map(
+            |(service, product, units, caller, callee, secs, inbound, legs, trunk)| {
+                let mut c = voice("1", "2026-01-01T00:00:00Z", 0);
+                c.service = SmolStr::new(service);
+                c.subscriber = SubscriberId::new(product);
+                c.units = units;
+                c.caller = Some(Number::from_digits(&caller).unwrap());
+                c.callee = Some(Number::from_digits(&callee).unwrap());
+                c.start = Timestamp::from_second(secs).unwrap();
+                c.direction = if inbound {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                c.trunk = trunk.map(SmolStr::new);
+                c.legs = legs
+                    .into_iter()
+                    .map(|(k, u, d)| Leg {
+                        kind: SmolStr::new(k),
+                        units: u,
+                        attributes: [("dedicated", if d { "true" } else { "false" })]
+                            .into_iter()
+                            .collect(),
+                    })
+                    .collect();
+                c
+            },
+        )
 }
 
 proptest! {

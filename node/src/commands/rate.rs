@@ -31,23 +31,40 @@ struct SubscribersFile {
 }
 
 /// Reads a subscribers file and checks that every product or bundle it names exists.
-pub fn load_subscribers(path: &Path, catalogue: &Catalogue) -> Result<HashMap<SubscriberId, SubscriberProfile>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let file: SubscribersFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load_subscribers(
+    path: &Path,
+    catalogue: &Catalogue,
+) -> Result<HashMap<SubscriberId, SubscriberProfile>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: SubscribersFile =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut problems = Vec::new();
     let mut out = HashMap::new();
     for (i, s) in file.subscribers.into_iter().enumerate() {
         for p in &s.products {
             if catalogue.offer(p).is_none() {
-                problems.push(format!("{}: subscribers[{i}] ({}): unknown product or bundle {p:?}", path.display(), s.id));
+                problems.push(format!(
+                    "{}: subscribers[{i}] ({}): unknown product or bundle {p:?}",
+                    path.display(),
+                    s.id
+                ));
             }
         }
         if out.contains_key(&s.id) {
-            problems.push(format!("{}: subscribers[{i}]: duplicate subscriber {}", path.display(), s.id));
+            problems.push(format!(
+                "{}: subscribers[{i}]: duplicate subscriber {}",
+                path.display(),
+                s.id
+            ));
         }
         out.insert(s.id.clone(), s);
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 #[derive(Serialize)]
@@ -87,15 +104,31 @@ impl Summary {
     }
 
     fn line(&self) -> String {
-        let reasons: Vec<String> = self.suspended.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let totals: Vec<String> = self.totals.iter().map(|(c, a)| format!("{c} {a}")).collect();
+        let reasons: Vec<String> = self
+            .suspended
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let totals: Vec<String> = self
+            .totals
+            .iter()
+            .map(|(c, a)| format!("{c} {a}"))
+            .collect();
         format!(
             "records={} rated={} suspended={}{} total: {}",
             self.records,
             self.rated,
             self.suspended_total(),
-            if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
-            if totals.is_empty() { "0".to_string() } else { totals.join(", ") }
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join(", "))
+            },
+            if totals.is_empty() {
+                "0".to_string()
+            } else {
+                totals.join(", ")
+            }
         )
     }
 }
@@ -117,7 +150,12 @@ struct Rejection {
 }
 
 impl Rater<'_> {
-    fn record(&mut self, line: u64, raw: &str, decoded: Result<Cdr, Rejection>) -> Result<(), String> {
+    fn record(
+        &mut self,
+        line: u64,
+        raw: &str,
+        decoded: Result<Cdr, Rejection>,
+    ) -> Result<(), String> {
         self.summary.records += 1;
         let record = self.summary.records;
         let cdr = match decoded {
@@ -125,29 +163,66 @@ impl Rater<'_> {
             Err(r) => return self.suspend(record, line, raw, None, r),
         };
         if !self.seen.insert(cdr.id.clone()) {
-            let r = Rejection { reason: "cdr.duplicate", message: format!("record id {} was seen before in this input", cdr.id) };
+            let r = Rejection {
+                reason: "cdr.duplicate",
+                message: format!("record id {} was seen before in this input", cdr.id),
+            };
             return self.suspend(record, line, raw, Some(&cdr), r);
         }
         let Some(profile) = self.subscribers.get(&cdr.subscriber) else {
             let e = RatingError::UnknownSubscriber(cdr.subscriber.clone());
-            return self.suspend(record, line, raw, Some(&cdr), Rejection { reason: e.code(), message: e.to_string() });
+            return self.suspend(
+                record,
+                line,
+                raw,
+                Some(&cdr),
+                Rejection {
+                    reason: e.code(),
+                    message: e.to_string(),
+                },
+            );
         };
         let counters = self.counters.entry(cdr.subscriber.clone()).or_default();
         match rate(self.catalogue, profile, &cdr, counters) {
             Ok(rating) => {
                 counters.apply(&rating.counter_updates);
                 self.summary.rated += 1;
-                *self.summary.totals.entry(rating.charge.currency.code().to_string()).or_default() += rating.charge.amount;
+                *self
+                    .summary
+                    .totals
+                    .entry(rating.charge.currency.code().to_string())
+                    .or_default() += rating.charge.amount;
                 let text = rating.explanation.to_string();
-                let json = serde_json::to_string(&RatedLine { record, line, rating: &rating, explanation_text: text })
-                    .map_err(|e| e.to_string())?;
+                let json = serde_json::to_string(&RatedLine {
+                    record,
+                    line,
+                    rating: &rating,
+                    explanation_text: text,
+                })
+                .map_err(|e| e.to_string())?;
                 writeln!(self.out, "{json}").map_err(|e| format!("writing rated output: {e}"))
             }
-            Err(e) => self.suspend(record, line, raw, Some(&cdr), Rejection { reason: e.code(), message: e.to_string() }),
+            Err(e) => self.suspend(
+                record,
+                line,
+                raw,
+                Some(&cdr),
+                Rejection {
+                    reason: e.code(),
+                    message: e.to_string(),
+                },
+            ),
         }
     }
 
-    fn suspend(&mut self, record: u64, line: u64, raw: &str, cdr: Option<&Cdr>, r: Rejection) -> Result<(), String> {
+    fn suspend(
+        &mut self,
+        record: u64,
+        line: u64,
+        raw: &str,
+        cdr: Option<&Cdr>,
+        r: Rejection,
+    ) -> Result<(), String> {
         *self.summary.suspended.entry(r.reason).or_default() += 1;
         let entry = SuspenseLine {
             record,
@@ -167,10 +242,19 @@ fn format_of(args: &RateArgs) -> Result<Format, String> {
     if let Some(f) = args.format {
         return Ok(f);
     }
-    match args.cdrs.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match args
+        .cdrs
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("csv") => Ok(Format::Csv),
         Some("json" | "jsonl" | "ndjson") => Ok(Format::Json),
-        _ => Err(format!("cannot tell the format of {}: pass --format csv|json", args.cdrs.display())),
+        _ => Err(format!(
+            "cannot tell the format of {}: pass --format csv|json",
+            args.cdrs.display()
+        )),
     }
 }
 
@@ -182,7 +266,10 @@ pub fn run(args: &RateArgs) -> Result<ExitCode, String> {
             for p in &problems.0 {
                 eprintln!("{p}");
             }
-            return Err(format!("the catalogue has {} problem(s); nothing was rated", problems.0.len()));
+            return Err(format!(
+                "the catalogue has {} problem(s); nothing was rated",
+                problems.0.len()
+            ));
         }
         Err(e) => return Err(e.to_string()),
     };
@@ -190,13 +277,19 @@ pub fn run(args: &RateArgs) -> Result<ExitCode, String> {
     let mapping = match &args.mapping {
         None => CdrMapping::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             CdrMapping::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
     let format = format_of(args)?;
-    let input = std::fs::read(&args.cdrs).map_err(|e| format!("cannot read {}: {e}", args.cdrs.display()))?;
-    let create = |p: &Path| File::create(p).map(BufWriter::new).map_err(|e| format!("cannot create {}: {e}", p.display()));
+    let input = std::fs::read(&args.cdrs)
+        .map_err(|e| format!("cannot read {}: {e}", args.cdrs.display()))?;
+    let create = |p: &Path| {
+        File::create(p)
+            .map(BufWriter::new)
+            .map_err(|e| format!("cannot create {}: {e}", p.display()))
+    };
     let mut rater = Rater {
         catalogue: &catalogue,
         subscribers: &subscribers,
@@ -218,7 +311,11 @@ pub fn run(args: &RateArgs) -> Result<ExitCode, String> {
 
 fn rate_csv(rater: &mut Rater<'_>, mapping: &CdrMapping, input: &[u8]) -> Result<(), String> {
     let delimiter = mapping.delimiter.map_or(b',', |c| c as u8);
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(input);
     let mut record = csv::ByteRecord::new();
     let mut decoder: Option<CsvDecoder> = None;
     if !CsvDecoder::expects_header(mapping) {
@@ -232,21 +329,38 @@ fn rate_csv(rater: &mut Rater<'_>, mapping: &CdrMapping, input: &[u8]) -> Result
             Err(e) => {
                 // The reader could not split this record; report it and carry on with the next.
                 let raw = format!("{e}");
-                rater.record(line, &raw, Err(Rejection { reason: "cdr.malformed", message: e.to_string() }))?;
+                rater.record(
+                    line,
+                    &raw,
+                    Err(Rejection {
+                        reason: "cdr.malformed",
+                        message: e.to_string(),
+                    }),
+                )?;
                 continue;
             }
         }
         let raw_bytes = record.iter().collect::<Vec<_>>().join(&delimiter);
         let raw = String::from_utf8_lossy(&raw_bytes);
         let Some(d) = &decoder else {
-            let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            let header: Vec<String> = record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
             let names: Vec<&str> = header.iter().map(String::as_str).collect();
-            decoder = Some(CsvDecoder::new(mapping, &names).map_err(|e| format!("header line: {e}"))?);
+            decoder =
+                Some(CsvDecoder::new(mapping, &names).map_err(|e| format!("header line: {e}"))?);
             continue;
         };
         let decoded = match csv::StringRecord::from_byte_record(record.clone()) {
-            Ok(text) => d.decode(&text).map_err(|e| Rejection { reason: e.code(), message: e.to_string() }),
-            Err(e) => Err(Rejection { reason: "cdr.malformed", message: format!("not UTF-8: {e}") }),
+            Ok(text) => d.decode(&text).map_err(|e| Rejection {
+                reason: e.code(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(Rejection {
+                reason: "cdr.malformed",
+                message: format!("not UTF-8: {e}"),
+            }),
         };
         rater.record(line, &raw, decoded)?;
     }
@@ -263,8 +377,14 @@ fn rate_json(rater: &mut Rater<'_>, mapping: &CdrMapping, input: &[u8]) -> Resul
         }
         let raw = String::from_utf8_lossy(line);
         let decoded = match std::str::from_utf8(line) {
-            Ok(text) => decoder.decode_str(text).map_err(|e| Rejection { reason: e.code(), message: e.to_string() }),
-            Err(e) => Err(Rejection { reason: "cdr.malformed", message: format!("not UTF-8: {e}") }),
+            Ok(text) => decoder.decode_str(text).map_err(|e| Rejection {
+                reason: e.code(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(Rejection {
+                reason: "cdr.malformed",
+                message: format!("not UTF-8: {e}"),
+            }),
         };
         rater.record(line_no, &raw, decoded)?;
     }
