@@ -1,6 +1,9 @@
 //! `tollgate rate` and `tollgate check-catalogue` on the shipped examples: the documented
 //! totals (docs/examples.md), every record in exactly one output, problems listed.
 
+// Test code: a failed set-up step should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
