@@ -17,6 +17,7 @@ pub mod calendar;
 pub mod catalogue;
 pub mod cdr;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod number;
 pub mod prefix;
