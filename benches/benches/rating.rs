@@ -112,6 +112,7 @@ fn bench(c: &mut Criterion) {
         products: vec!["prod".into()],
         currency: None,
         attributes: Default::default(),
+        mode: Default::default(),
     };
     let counters = Counters::new();
     let mapping = CdrMapping::default();

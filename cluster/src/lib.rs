@@ -5,5 +5,9 @@
 //! owner epochs that fence stale writers; the node-to-node transport (with an in-process
 //! transport for deterministic failure tests).
 //!
-//! The single-node shard map arrives with Step 2; the raft-backed map later. Nothing lives here
-//! yet.
+//! Built so far: the shard function and the single-node shard map with epochs. The raft-backed
+//! replication of the same map comes with the cluster step.
+
+mod shard;
+
+pub use shard::{Ownership, ShardMap, murmur2, shard_of};

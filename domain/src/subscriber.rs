@@ -22,4 +22,7 @@ pub struct SubscriberProfile {
     /// Customer attributes for `customer.*` conditions (type, segment, location...).
     #[serde(default)]
     pub attributes: Attributes,
+    /// Prepaid or postpaid (postpaid by default).
+    #[serde(default)]
+    pub mode: crate::ledger::Mode,
 }

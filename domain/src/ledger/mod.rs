@@ -8,9 +8,13 @@
 //! effects durable and only then applies them and answers. Balances are never edited directly:
 //! `balance` and `reserved` are sums over entries, and [`Account::check`] proves it.
 
+mod memory;
 mod session;
+mod store;
 
+pub use memory::MemoryLedgerStore;
 pub use session::{Grant, SessionRequest, UsageSpec};
+pub use store::{AccountWrite, Fence, LedgerStore, StoreError};
 
 use std::collections::BTreeMap;
 

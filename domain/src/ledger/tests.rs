@@ -44,6 +44,7 @@ fn setup(balance: Decimal) -> (Catalogue, SubscriberProfile, Account) {
         products: vec![SmolStr::new("prod")],
         currency: Some(Currency::EUR),
         attributes: Default::default(),
+        mode: Default::default(),
     };
     let mut account = Account::new("s1".into(), Currency::EUR, Mode::Prepaid);
     if balance > Decimal::ZERO {

@@ -341,6 +341,7 @@ fn profile(product: &str) -> SubscriberProfile {
         products: vec![SmolStr::new(product)],
         currency: None,
         attributes: Attributes::new(),
+        mode: Default::default(),
     }
 }
 
