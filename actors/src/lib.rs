@@ -9,4 +9,16 @@
 //! shard epoch); a reply or acknowledgement only after the effect is durable; handlers are thin
 //! and panic-free, the rules live in `tollgate-domain`.
 //!
-//! Built in Step 2 (the node); nothing lives here yet.
+//! Built so far: the subscriber actor and the router. Partner and worker actors come with later
+//! steps.
+
+mod metrics;
+mod router;
+mod subscriber;
+
+pub use metrics::ActorMetrics;
+pub use router::Router;
+pub use subscriber::{
+    ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, Profiles, RateCdrs,
+    Settings, Shared, SubscriberActor, TopUp,
+};

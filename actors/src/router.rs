@@ -1,0 +1,105 @@
+//! Routing a subscriber to its actor: subscriber -> shard -> owner (this node, in a single-node
+//! deployment) -> the actor, started on demand on the arbiter of its shard, supervised.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use tollgate_cluster::ShardMap;
+use tollgate_domain::ids::SubscriberId;
+use tollgate_domain::ledger::Fence;
+
+use crate::subscriber::{ActorError, Shared, SubscriberActor};
+
+/// Finds or starts subscriber actors.
+pub struct Router {
+    shared: Arc<Shared>,
+    shards: ShardMap,
+    node: u32,
+    arbiters: Vec<ArbiterHandle>,
+    actors: Mutex<HashMap<SubscriberId, Addr<SubscriberActor>>>,
+}
+
+impl Router {
+    /// A router over `arbiters` (one per core) for the shards `node` owns in `shards`.
+    pub fn new(
+        shared: Arc<Shared>,
+        shards: ShardMap,
+        node: u32,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Router {
+        Router {
+            shared,
+            shards,
+            node,
+            arbiters,
+            actors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What the actors share.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The actor of a subscriber, started if needed.
+    pub fn actor(&self, id: &SubscriberId) -> Result<Addr<SubscriberActor>, ActorError> {
+        let mut actors = self
+            .actors
+            .lock()
+            .map_err(|_| ActorError::Unavailable("router lock poisoned".into()))?;
+        if let Some(addr) = actors.get(id) {
+            if addr.connected() {
+                return Ok(addr.clone());
+            }
+        }
+        if self.shared.profiles.get(id).is_none() {
+            return Err(ActorError::UnknownSubscriber(id.clone()));
+        }
+        let shard = self.shards.shard_of(id.as_str());
+        let owner = self
+            .shards
+            .owner(shard)
+            .ok_or_else(|| ActorError::Unavailable(format!("no owner for shard {shard}")))?;
+        if owner.node != self.node {
+            // The cluster step forwards to the owner; a single node owns everything.
+            return Err(ActorError::Unavailable(format!(
+                "shard {shard} is owned by node {}",
+                owner.node
+            )));
+        }
+        let fence = Fence {
+            shard,
+            epoch: owner.epoch,
+        };
+        let arbiter = self
+            .arbiters
+            .get(shard as usize % self.arbiters.len().max(1))
+            .ok_or_else(|| ActorError::Unavailable("no arbiter".into()))?;
+        let shared = self.shared.clone();
+        let capacity = shared.settings.mailbox_capacity;
+        let subscriber = id.clone();
+        let addr = Supervisor::start_in_arbiter(arbiter, move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            SubscriberActor::new(subscriber, fence, shared)
+        });
+        if actors.len() > 4 * 1024 {
+            actors.retain(|_, a| a.connected());
+        }
+        actors.insert(id.clone(), addr.clone());
+        Ok(addr)
+    }
+
+    /// Sends a message to a subscriber's actor, waiting for mailbox room (backpressure).
+    pub async fn send<M>(&self, id: &SubscriberId, msg: M) -> Result<M::Result, ActorError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        SubscriberActor: Handler<M>,
+    {
+        let addr = self.actor(id)?;
+        addr.send(msg)
+            .await
+            .map_err(|e| ActorError::Unavailable(e.to_string()))
+    }
+}
