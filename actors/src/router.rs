@@ -48,10 +48,8 @@ impl Router {
             .actors
             .lock()
             .map_err(|_| ActorError::Unavailable("router lock poisoned".into()))?;
-        if let Some(addr) = actors.get(id) {
-            if addr.connected() {
-                return Ok(addr.clone());
-            }
+        if let Some(addr) = actors.get(id).filter(|a| a.connected()) {
+            return Ok(addr.clone());
         }
         if self.shared.profiles.get(id).is_none() {
             return Err(ActorError::UnknownSubscriber(id.clone()));
