@@ -4,4 +4,8 @@
 //! rated-output sink, the AMQP job queue (RabbitMQ) and its in-process equivalent, the file-drop
 //! CDR source. Vendor errors are converted to Tollgate errors at this edge.
 //!
-//! Built from Step 2 on; nothing lives here yet.
+//! Built from Step 2 on: the embedded store lives in [`embedded`]; the ledger's storage contract
+//! on top of it in [`ledger`].
+
+pub mod embedded;
+pub mod ledger;

@@ -1,8 +1,289 @@
 //! Typed configuration of a Tollgate node.
 //!
-//! Job: parse a TOML file (raw serde structs with `deny_unknown_fields`), apply environment
-//! overrides, and validate it into a `NodeConfig` whose defaults run a single node on the
-//! embedded store with no external services. Every problem is reported at once, with the key
-//! that caused it, so `tollgate check-config` can list them all.
+//! Job: read a TOML file into raw serde structs ([`raw::RawConfig`], every key optional,
+//! unknown keys refused), apply `TOLLGATE_<SECTION>__<KEY>` environment overrides on top, and
+//! validate the result into a [`NodeConfig`] — parse, don't validate: code that holds a
+//! `NodeConfig` never re-checks it.
 //!
-//! Built in Step 2 (the node); nothing lives here yet.
+//! Invariants:
+//! - Every problem is reported at once, each with its key path and where the value came from
+//!   (`file:line:` or `env VARIABLE:`), so `tollgate check-config FILE` lists them all.
+//! - [`NodeConfig::default()`] runs a single node on the embedded store with no external
+//!   services; it equals the result of an empty file with no overrides.
+//! - Every key has a limit (see [`defaults::limits`]) and units last in its name.
+//! - Money amounts are exact decimals, written as strings or integers; floats are refused.
+//! - Serialising a `NodeConfig` ([`NodeConfig::to_toml_string`]) and parsing it back gives the
+//!   same `NodeConfig`.
+//!
+//! The reference of every key is `docs/configuration.md`; `config/tollgate.example.toml` lists
+//! them all with their defaults.
+
+pub mod defaults;
+mod env;
+mod parse;
+mod problems;
+pub mod raw;
+mod sections;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+pub use env::{ENV_PREFIX, EnvVars, KEYS, env_var_name};
+pub use problems::{ConfigProblems, Origin, Problem};
+pub use sections::*;
+
+use parse::{EnvInput, parse};
+use raw::*;
+
+/// A validated node configuration. Build it with [`NodeConfig::load`],
+/// [`NodeConfig::from_toml_str`] or [`NodeConfig::default`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// `[node]`.
+    pub node: NodeSettings,
+    /// `[http]`.
+    pub http: HttpConfig,
+    /// `[shards]`.
+    pub shards: ShardsConfig,
+    /// `[catalogue]`.
+    pub catalogue: CatalogueConfig,
+    /// `[subscribers]`.
+    pub subscribers: SubscribersConfig,
+    /// `[storage]`.
+    pub storage: StorageConfig,
+    /// `[actors]`.
+    pub actors: ActorsConfig,
+    /// `[ledger]`.
+    pub ledger: LedgerConfig,
+    /// `[sessions]`.
+    pub sessions: SessionsConfig,
+    /// `[thresholds]`.
+    pub thresholds: ThresholdsConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+}
+
+impl Default for NodeConfig {
+    /// A single node on the embedded store, no external services, API on 127.0.0.1:8080.
+    fn default() -> Self {
+        let data_dir = PathBuf::from(defaults::DATA_DIR);
+        NodeConfig {
+            node: NodeSettings {
+                id: defaults::NODE_ID.to_string(),
+                data_dir: data_dir.clone(),
+            },
+            http: HttpConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+                body_limit_bytes: defaults::HTTP_BODY_LIMIT_BYTES as usize,
+                workers: ThreadCount::PerCore,
+            },
+            shards: ShardsConfig {
+                count: defaults::SHARDS_COUNT as u32,
+            },
+            catalogue: CatalogueConfig::default(),
+            subscribers: SubscribersConfig::default(),
+            storage: StorageConfig {
+                engine: StorageEngine::Embedded(EmbeddedConfig {
+                    path: data_dir.join(defaults::EMBEDDED_FILE_NAME),
+                }),
+                group_commit: GroupCommitConfig {
+                    batch_len_max: defaults::GROUP_COMMIT_BATCH_LEN_MAX as usize,
+                    flush_interval_ms: defaults::GROUP_COMMIT_FLUSH_INTERVAL_MS,
+                },
+            },
+            actors: ActorsConfig {
+                mailbox_capacity: defaults::ACTORS_MAILBOX_CAPACITY as usize,
+                idle_timeout_s: defaults::ACTORS_IDLE_TIMEOUT_S,
+                arbiters: ThreadCount::PerCore,
+            },
+            ledger: LedgerConfig {
+                dedupe_horizon_days: defaults::LEDGER_DEDUPE_HORIZON_DAYS as u32,
+            },
+            sessions: SessionsConfig {
+                reservation_ttl_s: defaults::SESSIONS_RESERVATION_TTL_S,
+                default_grant_units: defaults::SESSIONS_DEFAULT_GRANT_UNITS,
+                grant_units_max: defaults::SESSIONS_GRANT_UNITS_MAX,
+            },
+            thresholds: ThresholdsConfig {
+                suspend_below: Decimal::ZERO,
+                resume_at_or_above: Decimal::ZERO,
+            },
+            metrics: MetricsConfig {
+                enabled: defaults::METRICS_ENABLED,
+                path: defaults::METRICS_PATH.to_string(),
+            },
+            log: LogConfig {
+                level: LogLevel::Info,
+                format: LogFormat::Text,
+            },
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Parses TOML text with overrides looked up through `env` (called with each key's
+    /// variable name). A lookup cannot list variables, so a mistyped `TOLLGATE_*` variable is
+    /// not reported here; use [`NodeConfig::from_toml_with_env`] for that.
+    pub fn from_toml_str(
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<NodeConfig, ConfigProblems> {
+        let input = EnvInput {
+            lookup: env,
+            names: Vec::new(),
+            not_unicode: &|_| false,
+        };
+        parse(text, None, &input)
+    }
+
+    /// Parses TOML text with overrides from `env`, reporting any `TOLLGATE_*` variable that
+    /// maps to no key. `file` names the text in problems (`file:line: key: message`).
+    pub fn from_toml_with_env(
+        text: &str,
+        file: Option<&str>,
+        env: &EnvVars,
+    ) -> Result<NodeConfig, ConfigProblems> {
+        let input = EnvInput {
+            lookup: &|name| env.get(name).map(str::to_string),
+            names: env.names().map(str::to_string).collect(),
+            not_unicode: &|name| env.is_not_unicode(name),
+        };
+        parse(text, file, &input)
+    }
+
+    /// The defaults with overrides from `env` (a node started without a configuration file).
+    pub fn from_env(env: &EnvVars) -> Result<NodeConfig, ConfigProblems> {
+        NodeConfig::from_toml_with_env("", None, env)
+    }
+
+    /// Reads the file at `path` and applies the overrides of this process's environment.
+    pub fn load(path: impl AsRef<Path>) -> Result<NodeConfig, ConfigProblems> {
+        NodeConfig::load_with_env(path, &EnvVars::from_process())
+    }
+
+    /// Reads the file at `path` and applies the overrides of `env`.
+    pub fn load_with_env(
+        path: impl AsRef<Path>,
+        env: &EnvVars,
+    ) -> Result<NodeConfig, ConfigProblems> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => NodeConfig::from_toml_with_env(&text, Some(&name), env),
+            Err(e) => Err(ConfigProblems(vec![Problem {
+                origin: Origin::File {
+                    file: Some(name),
+                    line: None,
+                },
+                key: String::new(),
+                message: format!("cannot read the file: {e}"),
+            }])),
+        }
+    }
+
+    /// Validates a raw configuration built in code (no file, no environment).
+    pub fn from_raw(raw: &RawConfig) -> Result<NodeConfig, ConfigProblems> {
+        validate::validate(raw).map_err(|problems| {
+            ConfigProblems(
+                problems
+                    .into_iter()
+                    .map(|found| Problem {
+                        origin: Origin::Unknown,
+                        key: found.key,
+                        message: found.message,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// The raw form with every key written out (optional paths only when set; only the chosen
+    /// storage engine's table). Paths that are not UTF-8 are written lossily.
+    pub fn to_raw(&self) -> RawConfig {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let (engine, embedded, scylla) = match &self.storage.engine {
+            StorageEngine::Embedded(e) => (
+                StorageEngineName::Embedded,
+                Some(RawEmbedded {
+                    path: Some(path(&e.path)),
+                }),
+                None,
+            ),
+            StorageEngine::Scylla(s) => (
+                StorageEngineName::Scylla,
+                None,
+                Some(RawScylla {
+                    nodes: Some(s.nodes.iter().map(ToString::to_string).collect()),
+                    keyspace: Some(s.keyspace.clone()),
+                }),
+            ),
+        };
+        RawConfig {
+            node: Some(RawNode {
+                id: Some(self.node.id.clone()),
+                data_dir: Some(path(&self.node.data_dir)),
+            }),
+            http: Some(RawHttp {
+                listen: Some(self.http.listen.to_string()),
+                body_limit_bytes: Some(self.http.body_limit_bytes as u64),
+                workers: Some(self.http.workers.as_written()),
+            }),
+            shards: Some(RawShards {
+                count: Some(u64::from(self.shards.count)),
+            }),
+            catalogue: Some(RawCatalogue {
+                path: self.catalogue.path.as_deref().map(path),
+            }),
+            subscribers: Some(RawSubscribers {
+                bootstrap_path: self.subscribers.bootstrap_path.as_deref().map(path),
+            }),
+            storage: Some(RawStorage {
+                engine: Some(engine),
+                embedded,
+                scylla,
+                group_commit: Some(RawGroupCommit {
+                    batch_len_max: Some(self.storage.group_commit.batch_len_max as u64),
+                    flush_interval_ms: Some(self.storage.group_commit.flush_interval_ms),
+                }),
+            }),
+            actors: Some(RawActors {
+                mailbox_capacity: Some(self.actors.mailbox_capacity as u64),
+                idle_timeout_s: Some(self.actors.idle_timeout_s),
+                arbiters: Some(self.actors.arbiters.as_written()),
+            }),
+            ledger: Some(RawLedger {
+                dedupe_horizon_days: Some(u64::from(self.ledger.dedupe_horizon_days)),
+            }),
+            sessions: Some(RawSessions {
+                reservation_ttl_s: Some(self.sessions.reservation_ttl_s),
+                default_grant_units: Some(self.sessions.default_grant_units),
+                grant_units_max: Some(self.sessions.grant_units_max),
+            }),
+            thresholds: Some(RawThresholds {
+                suspend_below: Some(Amount(self.thresholds.suspend_below)),
+                resume_at_or_above: Some(Amount(self.thresholds.resume_at_or_above)),
+            }),
+            metrics: Some(RawMetrics {
+                enabled: Some(self.metrics.enabled),
+                path: Some(self.metrics.path.clone()),
+            }),
+            log: Some(RawLog {
+                level: Some(self.log.level),
+                format: Some(self.log.format),
+            }),
+        }
+    }
+
+    /// The configuration as a TOML file with every key written out (the effective
+    /// configuration, e.g. for a startup log or `check-config`).
+    pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(&self.to_raw())
+    }
+}

@@ -1,10 +1,12 @@
 //! `tollgate`: the Tollgate binary.
 //!
-//! Commands: `rate` (offline rating of a CDR file), `check-catalogue` (validate a catalogue).
-//! The node (`run`, `demo`, `check-config`) and the admin API arrive with the next steps.
+//! Commands: `run` (a node), `demo` (a node with generated traffic), `rate` (offline rating of a
+//! CDR file), `check-catalogue`, `check-config`.
 
+mod api;
 mod catalogue_file;
 mod commands;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +23,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node until SIGINT/SIGTERM (then drain in-flight work).
+    Run {
+        /// Configuration file (TOML); defaults when absent. Environment overrides apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Start a node on the embedded store with the sample catalogue, drive generated CDRs and
+    /// prepaid sessions through it, print a summary, and keep the API up until Ctrl-C.
+    Demo {
+        /// Seconds of generated traffic.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Data directory (emptied first).
+        #[arg(long, default_value = "tollgate-demo")]
+        data_dir: PathBuf,
+        /// Exit after the summary instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Validate a node configuration file and list every problem.
+    CheckConfig {
+        /// Configuration TOML file.
+        file: PathBuf,
+    },
     /// Rate a CDR file offline: every record ends up in exactly one of --out or --suspense.
     Rate(RateArgs),
     /// Validate a catalogue file and list every problem with its location.
@@ -68,6 +97,19 @@ pub struct RateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => commands::run::run(config.as_deref()),
+        Command::Demo {
+            seconds,
+            listen,
+            data_dir,
+            exit,
+        } => commands::demo::run(commands::demo::DemoArgs {
+            seconds,
+            listen,
+            data_dir,
+            exit,
+        }),
+        Command::CheckConfig { file } => commands::check_config::run(&file),
         Command::Rate(args) => commands::rate::run(&args),
         Command::CheckCatalogue { file } => commands::check_catalogue::run(&file),
     };

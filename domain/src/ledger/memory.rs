@@ -35,7 +35,9 @@ impl MemoryLedgerStore {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Data>, StoreError> {
-        self.data.lock().map_err(|_| StoreError::Io("store lock poisoned".into()))
+        self.data
+            .lock()
+            .map_err(|_| StoreError::Io("store lock poisoned".into()))
     }
 }
 
@@ -45,16 +47,33 @@ impl LedgerStore for MemoryLedgerStore {
     }
 
     fn entries(&self, subscriber: &SubscriberId) -> Result<Vec<Entry>, StoreError> {
-        Ok(self.lock()?.entries.get(subscriber).cloned().unwrap_or_default())
+        Ok(self
+            .lock()?
+            .entries
+            .get(subscriber)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn answer(&self, subscriber: &SubscriberId, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock()?.answers.get(&(subscriber.clone(), key.to_string())).cloned())
+        Ok(self
+            .lock()?
+            .answers
+            .get(&(subscriber.clone(), key.to_string()))
+            .cloned())
     }
 
-    fn recent_usage(&self, subscriber: &SubscriberId, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn recent_usage(
+        &self,
+        subscriber: &SubscriberId,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let data = self.lock()?;
-        Ok(data.usage.get(subscriber).map(|u| u.iter().rev().take(limit).cloned().collect()).unwrap_or_default())
+        Ok(data
+            .usage
+            .get(subscriber)
+            .map(|u| u.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError> {
@@ -62,18 +81,28 @@ impl LedgerStore for MemoryLedgerStore {
         for w in &writes {
             let stored = data.epochs.get(&w.fence.shard).copied().unwrap_or(0);
             if stored > w.fence.epoch {
-                return Err(StoreError::Fenced { shard: w.fence.shard, stored, given: w.fence.epoch });
+                return Err(StoreError::Fenced {
+                    shard: w.fence.shard,
+                    stored,
+                    given: w.fence.epoch,
+                });
             }
         }
         data.commits += 1;
         for w in writes {
             let id = w.account.subscriber.clone();
             data.epochs.insert(w.fence.shard, w.fence.epoch);
-            data.entries.entry(id.clone()).or_default().extend(w.entries);
+            data.entries
+                .entry(id.clone())
+                .or_default()
+                .extend(w.entries);
             for (key, answer) in w.answers {
                 data.answers.insert((id.clone(), key.to_string()), answer);
             }
-            data.usage.entry(id.clone()).or_default().extend(w.usage.into_iter().map(|(_, u)| u));
+            data.usage
+                .entry(id.clone())
+                .or_default()
+                .extend(w.usage.into_iter().map(|(_, u)| u));
             data.accounts.insert(id, w.account);
         }
         Ok(())

@@ -77,7 +77,132 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// The answer stored for an idempotency key.
     fn answer(&self, subscriber: &SubscriberId, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The most recent rated usage records of a subscriber, newest first.
-    fn recent_usage(&self, subscriber: &SubscriberId, limit: usize) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn recent_usage(
+        &self,
+        subscriber: &SubscriberId,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Makes all writes durable at once (one group commit), or none of a fenced writer's.
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError>;
+}
+
+/// The contract every [`LedgerStore`] must keep; run it against each backend.
+pub mod contract {
+    use jiff::Timestamp;
+    use rust_decimal::Decimal;
+    use smol_str::SmolStr;
+
+    use super::{AccountWrite, Fence, LedgerStore, StoreError};
+    use crate::ids::SubscriberId;
+    use crate::ledger::{Account, Entry, EntryKind, Mode};
+    use crate::money::Currency;
+
+    fn write(id: &str, fence: Fence, first_seq: u64, amounts: &[i64], key: &str) -> AccountWrite {
+        let mut account = Account::new(SubscriberId::new(id), Currency::EUR, Mode::Postpaid);
+        let at = Timestamp::UNIX_EPOCH;
+        let entries: Vec<Entry> = amounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Entry {
+                key: smol_str::format_smolstr!("{key}:{i}"),
+                at,
+                kind: EntryKind::Charge,
+                amount: Decimal::new(*a, 2),
+                reserved: Decimal::ZERO,
+                reference: SmolStr::new(key),
+            })
+            .collect();
+        account.balance = entries.iter().map(|e| e.amount).sum();
+        account.entry_count = first_seq + entries.len() as u64;
+        AccountWrite {
+            fence,
+            account,
+            entries,
+            first_seq,
+            answers: vec![(SmolStr::new(key), key.as_bytes().to_vec())],
+            usage: vec![(SmolStr::new(key), format!("usage-{key}").into_bytes())],
+        }
+    }
+
+    /// Runs the contract; returns the first broken promise.
+    pub fn run(store: &dyn LedgerStore) -> Result<(), String> {
+        let fail = |what: &str| Err::<(), String>(what.to_string());
+        let a = SubscriberId::new("contract-a");
+        let b = SubscriberId::new("contract-ab");
+        let fence = Fence { shard: 7, epoch: 3 };
+        if store.load_account(&a).map_err(|e| e.to_string())?.is_some() {
+            return fail("a fresh store has no account");
+        }
+        // Two subscribers in one group commit, one of whose ids prefixes the other's.
+        store
+            .commit(vec![
+                write("contract-a", fence, 0, &[-100, -50], "k1"),
+                write("contract-ab", fence, 0, &[-7], "k2"),
+            ])
+            .map_err(|e| e.to_string())?;
+        let account = store
+            .load_account(&a)
+            .map_err(|e| e.to_string())?
+            .ok_or("account written")?;
+        if account.balance != Decimal::new(-150, 2) {
+            return fail("account snapshot round-trips");
+        }
+        let entries = store.entries(&a).map_err(|e| e.to_string())?;
+        if entries.len() != 2 || store.entries(&b).map_err(|e| e.to_string())?.len() != 1 {
+            return fail("entries are kept per subscriber, not mixed by prefix");
+        }
+        if store
+            .answer(&a, "k1")
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            != Some(b"k1".as_slice())
+            || store.answer(&a, "k2").map_err(|e| e.to_string())?.is_some()
+        {
+            return fail("answers are kept per subscriber and key");
+        }
+        // Appends keep order; recent usage is newest first.
+        let mut second = write("contract-a", fence, 2, &[-25], "k3");
+        second.account.balance = Decimal::new(-175, 2);
+        store.commit(vec![second]).map_err(|e| e.to_string())?;
+        let entries = store.entries(&a).map_err(|e| e.to_string())?;
+        if entries.iter().map(|e| e.amount).collect::<Vec<_>>()
+            != vec![
+                Decimal::new(-100, 2),
+                Decimal::new(-50, 2),
+                Decimal::new(-25, 2),
+            ]
+        {
+            return fail("entries are returned in sequence order");
+        }
+        let usage = store.recent_usage(&a, 10).map_err(|e| e.to_string())?;
+        if usage.first().map(Vec::as_slice) != Some(b"usage-k3".as_slice()) || usage.len() != 2 {
+            return fail("recent usage is newest first");
+        }
+        // A stale epoch is fenced and writes nothing.
+        let stale = write("contract-a", Fence { shard: 7, epoch: 2 }, 3, &[-999], "k4");
+        match store.commit(vec![stale]) {
+            Err(StoreError::Fenced {
+                shard: 7,
+                stored: 3,
+                given: 2,
+            }) => {}
+            other => return Err(format!("a stale epoch must be fenced, got {other:?}")),
+        }
+        if store.answer(&a, "k4").map_err(|e| e.to_string())?.is_some()
+            || store.entries(&a).map_err(|e| e.to_string())?.len() != 3
+        {
+            return fail("a fenced write leaves nothing behind");
+        }
+        // A newer epoch takes over.
+        store
+            .commit(vec![write(
+                "contract-a",
+                Fence { shard: 7, epoch: 4 },
+                3,
+                &[-1],
+                "k5",
+            )])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
 }

@@ -1,4 +1,7 @@
 //! CLI commands.
 
 pub mod check_catalogue;
+pub mod check_config;
+pub mod demo;
 pub mod rate;
+pub mod run;

@@ -1,0 +1,166 @@
+//! [`WriteBatch`]: the unit of atomicity and of fencing.
+
+use super::error::StoreError;
+
+/// Name of the internal table that keeps the durable ownership epoch of each shard.
+pub const SHARD_EPOCHS_TABLE: &str = "shard_epochs";
+
+/// One write of a batch, applied in the order it was added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operation {
+    /// Insert or overwrite `key` in `table`.
+    Put {
+        table: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Remove `key` from `table` (absent keys are fine).
+    Delete { table: String, key: Vec<u8> },
+    /// Raise the durable epoch of `shard` to `epoch` (never lowers it).
+    SetEpoch { shard: u32, epoch: u64 },
+}
+
+/// A precondition of a batch: the durable epoch of `shard` is not above `epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochCheck {
+    pub(crate) shard: u32,
+    pub(crate) epoch: u64,
+}
+
+/// An ordered list of writes on named tables, committed atomically: all of it or none of it.
+///
+/// Epoch checks ([`WriteBatch::expect_epoch`]) are evaluated against the state before the batch,
+/// before any of its writes, wherever they were added; a batch that fails one applies nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub(crate) operations: Vec<Operation>,
+    pub(crate) epoch_checks: Vec<EpochCheck>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts or overwrites `key` with `value` in `table`.
+    pub fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> &mut Self {
+        self.operations.push(Operation::Put {
+            table: table.to_owned(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        });
+        self
+    }
+
+    /// Removes `key` from `table`; removing an absent key is not an error.
+    pub fn delete(&mut self, table: &str, key: &[u8]) -> &mut Self {
+        self.operations.push(Operation::Delete {
+            table: table.to_owned(),
+            key: key.to_vec(),
+        });
+        self
+    }
+
+    /// Refuses the whole batch with [`StoreError::Fenced`] if the durable epoch of `shard` is
+    /// higher than `epoch` (a newer owner has taken the shard over).
+    pub fn expect_epoch(&mut self, shard: u32, epoch: u64) -> &mut Self {
+        self.epoch_checks.push(EpochCheck { shard, epoch });
+        self
+    }
+
+    /// Raises the durable epoch of `shard` to `epoch`; a lower `epoch` leaves it unchanged.
+    pub fn set_epoch(&mut self, shard: u32, epoch: u64) -> &mut Self {
+        self.operations.push(Operation::SetEpoch { shard, epoch });
+        self
+    }
+
+    /// Number of writes (epoch checks not counted).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.operations.len()
+    }
+
+    /// True when the batch has neither writes nor epoch checks.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.operations.is_empty() && self.epoch_checks.is_empty()
+    }
+
+    /// Refuses table names the caller may not use, before the batch reaches the writer, so that
+    /// a malformed batch fails alone instead of failing its whole group.
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        for operation in &self.operations {
+            match operation {
+                Operation::Put { table, .. } | Operation::Delete { table, .. } => {
+                    validate_table_name(table)?;
+                }
+                Operation::SetEpoch { .. } => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A user table name is non-empty and is not the internal epoch table.
+pub(crate) fn validate_table_name(table: &str) -> Result<(), StoreError> {
+    if table.is_empty() {
+        return Err(StoreError::invalid("table name is empty"));
+    }
+    if table == SHARD_EPOCHS_TABLE {
+        return Err(StoreError::invalid(format!(
+            "table `{SHARD_EPOCHS_TABLE}` is reserved; use set_epoch/expect_epoch/shard_epoch"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_operations_in_order() {
+        let mut batch = WriteBatch::new();
+        batch
+            .put("t", b"a", b"1")
+            .delete("t", b"a")
+            .set_epoch(3, 7)
+            .expect_epoch(3, 6);
+        assert_eq!(batch.len(), 3);
+        assert_eq!(
+            batch.operations[1],
+            Operation::Delete {
+                table: "t".to_owned(),
+                key: b"a".to_vec()
+            }
+        );
+        assert_eq!(batch.epoch_checks, vec![EpochCheck { shard: 3, epoch: 6 }]);
+    }
+
+    #[test]
+    fn fence_only_batch_is_not_empty() {
+        let mut batch = WriteBatch::new();
+        assert!(batch.is_empty());
+        batch.expect_epoch(1, 1);
+        assert!(!batch.is_empty());
+        assert_eq!(batch.len(), 0);
+    }
+
+    #[test]
+    fn reserved_and_empty_table_names_are_refused() {
+        let mut batch = WriteBatch::new();
+        batch.put(SHARD_EPOCHS_TABLE, b"k", b"v");
+        assert_eq!(
+            batch.validate().map_err(|e| e.code()),
+            Err("storage.invalid")
+        );
+        let mut batch = WriteBatch::new();
+        batch.delete("", b"k");
+        assert!(batch.validate().is_err());
+        let mut batch = WriteBatch::new();
+        batch.put("ledger", b"k", b"v");
+        assert!(batch.validate().is_ok());
+    }
+}

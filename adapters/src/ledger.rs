@@ -1,0 +1,155 @@
+//! The ledger's storage contract ([`LedgerStore`]) on the embedded store.
+//!
+//! Tables (keys start with the subscriber id and a zero byte, so one subscriber's rows are one
+//! prefix):
+//! - `accounts`: subscriber -> account snapshot (JSON);
+//! - `entries`: subscriber, sequence (big-endian) -> entry (JSON), append-only;
+//! - `answers`: subscriber, idempotency key -> the answer given (the durable dedupe index);
+//! - `usage`: subscriber, inverted sequence -> rated usage (JSON), newest first in a scan.
+//!
+//! Every commit carries the writer's shard epoch and raises the stored one: a stale owner's
+//! writes are refused whole.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tollgate_domain::ids::SubscriberId;
+use tollgate_domain::ledger::{Account, AccountWrite, Entry, LedgerStore, StoreError};
+
+use crate::embedded::{self, EmbeddedStore, StoreConfig, WriteBatch};
+
+const ACCOUNTS: &str = "accounts";
+const ENTRIES: &str = "entries";
+const ANSWERS: &str = "answers";
+const USAGE: &str = "usage";
+/// Most rows one subscriber prefix scan reads.
+const SCAN_LIMIT: usize = 1_000_000;
+
+/// Ledger storage on the embedded (redb) store with group commit.
+pub struct EmbeddedLedgerStore {
+    store: EmbeddedStore,
+}
+
+fn convert(e: embedded::StoreError) -> StoreError {
+    match e {
+        embedded::StoreError::Fenced {
+            shard,
+            stored,
+            given,
+        } => StoreError::Fenced {
+            shard,
+            stored,
+            given,
+        },
+        embedded::StoreError::Corrupt { message } => StoreError::Corrupt(message),
+        other => StoreError::Io(format!("{} ({})", other, other.code())),
+    }
+}
+
+fn prefix(subscriber: &SubscriberId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(subscriber.as_str().len() + 1);
+    key.extend_from_slice(subscriber.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn key(subscriber: &SubscriberId, tail: &[u8]) -> Vec<u8> {
+    let mut k = prefix(subscriber);
+    k.extend_from_slice(tail);
+    k
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl EmbeddedLedgerStore {
+    /// Opens (or creates) the store file with the given group-commit limits.
+    pub fn open(
+        path: &Path,
+        batch_len_max: usize,
+        flush_interval: Duration,
+    ) -> Result<Self, StoreError> {
+        let mut config = StoreConfig::new(path);
+        config.batch_len_max = batch_len_max.max(1);
+        config.flush_interval = flush_interval;
+        Ok(EmbeddedLedgerStore {
+            store: EmbeddedStore::open(config).map_err(convert)?,
+        })
+    }
+
+    /// The underlying store's statistics.
+    pub fn stats(&self) -> embedded::StoreStats {
+        self.store.stats()
+    }
+}
+
+impl LedgerStore for EmbeddedLedgerStore {
+    fn load_account(&self, subscriber: &SubscriberId) -> Result<Option<Account>, StoreError> {
+        match self
+            .store
+            .get(ACCOUNTS, subscriber.as_str().as_bytes())
+            .map_err(convert)?
+        {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    fn entries(&self, subscriber: &SubscriberId) -> Result<Vec<Entry>, StoreError> {
+        let rows = self
+            .store
+            .scan_prefix(ENTRIES, &prefix(subscriber), SCAN_LIMIT)
+            .map_err(convert)?;
+        rows.iter()
+            .map(|(_, v)| serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    fn answer(
+        &self,
+        subscriber: &SubscriberId,
+        idempotency_key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store
+            .get(ANSWERS, &key(subscriber, idempotency_key.as_bytes()))
+            .map_err(convert)
+    }
+
+    fn recent_usage(
+        &self,
+        subscriber: &SubscriberId,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self
+            .store
+            .scan_prefix(USAGE, &prefix(subscriber), limit)
+            .map_err(convert)?;
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+
+    fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::new();
+        for w in &writes {
+            let id = &w.account.subscriber;
+            batch
+                .expect_epoch(w.fence.shard, w.fence.epoch)
+                .set_epoch(w.fence.shard, w.fence.epoch);
+            batch.put(ACCOUNTS, id.as_str().as_bytes(), &encode(&w.account)?);
+            for (i, entry) in w.entries.iter().enumerate() {
+                let seq = w.first_seq + i as u64;
+                batch.put(ENTRIES, &key(id, &seq.to_be_bytes()), &encode(entry)?);
+            }
+            for (k, answer) in &w.answers {
+                batch.put(ANSWERS, &key(id, k.as_bytes()), answer);
+            }
+            for (i, (_, record)) in w.usage.iter().enumerate() {
+                let seq = u64::MAX - (w.first_seq + i as u64);
+                batch.put(USAGE, &key(id, &seq.to_be_bytes()), record);
+            }
+        }
+        self.store.commit(batch).map(|_| ()).map_err(convert)
+    }
+}

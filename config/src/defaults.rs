@@ -1,0 +1,81 @@
+//! Default values and limits of every key, in one place so the code, the example file and
+//! `docs/configuration.md` cannot drift apart (tests compare them).
+
+use std::ops::RangeInclusive;
+
+/// `node.id`.
+pub const NODE_ID: &str = "node-1";
+/// `node.data_dir`.
+pub const DATA_DIR: &str = "./tollgate-data";
+/// `http.listen`.
+pub const HTTP_LISTEN: &str = "127.0.0.1:8080";
+/// `http.body_limit_bytes` (16 MiB).
+pub const HTTP_BODY_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// `shards.count`.
+pub const SHARDS_COUNT: u64 = 256;
+/// File name of the embedded store inside `node.data_dir` (`storage.embedded.path`).
+pub const EMBEDDED_FILE_NAME: &str = "ledger.redb";
+/// `storage.scylla.keyspace`.
+pub const SCYLLA_KEYSPACE: &str = "tollgate";
+/// `storage.group_commit.batch_len_max`.
+pub const GROUP_COMMIT_BATCH_LEN_MAX: u64 = 4096;
+/// `storage.group_commit.flush_interval_ms`.
+pub const GROUP_COMMIT_FLUSH_INTERVAL_MS: u64 = 2;
+/// `actors.mailbox_capacity`.
+pub const ACTORS_MAILBOX_CAPACITY: u64 = 1024;
+/// `actors.idle_timeout_s`.
+pub const ACTORS_IDLE_TIMEOUT_S: u64 = 300;
+/// `ledger.dedupe_horizon_days`.
+pub const LEDGER_DEDUPE_HORIZON_DAYS: u64 = 90;
+/// `sessions.reservation_ttl_s`.
+pub const SESSIONS_RESERVATION_TTL_S: u64 = 300;
+/// `sessions.default_grant_units`.
+pub const SESSIONS_DEFAULT_GRANT_UNITS: u64 = 60;
+/// `sessions.grant_units_max`.
+pub const SESSIONS_GRANT_UNITS_MAX: u64 = 3600;
+/// `metrics.enabled`.
+pub const METRICS_ENABLED: bool = true;
+/// `metrics.path`.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Allowed values of every bounded key. A limit on everything: no key is unbounded.
+pub mod limits {
+    use super::RangeInclusive;
+
+    /// `node.id` length in bytes.
+    pub const NODE_ID_LEN: RangeInclusive<usize> = 1..=64;
+    /// Length in bytes of any path (`node.data_dir`, `storage.embedded.path`, ...).
+    pub const PATH_LEN: RangeInclusive<usize> = 1..=4096;
+    /// `http.body_limit_bytes` (up to 1 GiB).
+    pub const HTTP_BODY_LIMIT_BYTES: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
+    /// `http.workers` and `actors.arbiters` (0 = one per core).
+    pub const THREADS: RangeInclusive<u64> = 0..=1024;
+    /// `shards.count`.
+    pub const SHARDS_COUNT: RangeInclusive<u64> = 1..=65536;
+    /// Number of entries of `storage.scylla.nodes`.
+    pub const SCYLLA_NODES_LEN: RangeInclusive<usize> = 1..=64;
+    /// Length of a host name in `storage.scylla.nodes`.
+    pub const HOST_LEN: RangeInclusive<usize> = 1..=253;
+    /// `storage.scylla.keyspace` length (a CQL identifier).
+    pub const KEYSPACE_LEN: RangeInclusive<usize> = 1..=48;
+    /// `storage.group_commit.batch_len_max`.
+    pub const GROUP_COMMIT_BATCH_LEN_MAX: RangeInclusive<u64> = 1..=65536;
+    /// `storage.group_commit.flush_interval_ms` (0 = flush immediately).
+    pub const GROUP_COMMIT_FLUSH_INTERVAL_MS: RangeInclusive<u64> = 0..=10_000;
+    /// `actors.mailbox_capacity`.
+    pub const ACTORS_MAILBOX_CAPACITY: RangeInclusive<u64> = 1..=1_048_576;
+    /// `actors.idle_timeout_s` (up to a week).
+    pub const ACTORS_IDLE_TIMEOUT_S: RangeInclusive<u64> = 1..=604_800;
+    /// `ledger.dedupe_horizon_days` (up to ten years).
+    pub const LEDGER_DEDUPE_HORIZON_DAYS: RangeInclusive<u64> = 1..=3650;
+    /// `sessions.reservation_ttl_s` (up to a day).
+    pub const SESSIONS_RESERVATION_TTL_S: RangeInclusive<u64> = 1..=86_400;
+    /// `sessions.grant_units_max`; `sessions.default_grant_units` is 1..=`grant_units_max`.
+    pub const SESSIONS_GRANT_UNITS: RangeInclusive<u64> = 1..=1_000_000;
+    /// Absolute value of a threshold amount.
+    pub const THRESHOLD_ABS_MAX: u64 = 1_000_000_000_000;
+    /// Decimal places of a threshold amount.
+    pub const THRESHOLD_SCALE_MAX: u32 = 8;
+    /// `metrics.path` length in bytes.
+    pub const METRICS_PATH_LEN: RangeInclusive<usize> = 1..=256;
+}

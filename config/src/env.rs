@@ -1,0 +1,167 @@
+//! Environment overrides: `TOLLGATE_<SECTION>__<KEY>` sets `<section>.<key>` on top of the
+//! file, e.g. `TOLLGATE_STORAGE__GROUP_COMMIT__BATCH_LEN_MAX=100`.
+//!
+//! A variable's text is read as a TOML value when it is one of the right type (`100`, `true`,
+//! `["a:9042"]`), else as a string (`0.0.0.0:9000`), else, for lists, as comma-separated
+//! strings (`a:9042,b:9042`). A value that fits none of these is a problem naming the variable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every key of the configuration, as a dotted path. Each has the environment variable
+/// [`env_var_name`]`(key)`.
+pub const KEYS: &[&str] = &[
+    "node.id",
+    "node.data_dir",
+    "http.listen",
+    "http.body_limit_bytes",
+    "http.workers",
+    "shards.count",
+    "catalogue.path",
+    "subscribers.bootstrap_path",
+    "storage.engine",
+    "storage.embedded.path",
+    "storage.scylla.nodes",
+    "storage.scylla.keyspace",
+    "storage.group_commit.batch_len_max",
+    "storage.group_commit.flush_interval_ms",
+    "actors.mailbox_capacity",
+    "actors.idle_timeout_s",
+    "actors.arbiters",
+    "ledger.dedupe_horizon_days",
+    "sessions.reservation_ttl_s",
+    "sessions.default_grant_units",
+    "sessions.grant_units_max",
+    "thresholds.suspend_below",
+    "thresholds.resume_at_or_above",
+    "metrics.enabled",
+    "metrics.path",
+    "log.level",
+    "log.format",
+];
+
+/// Prefix of every override variable.
+pub const ENV_PREFIX: &str = "TOLLGATE_";
+
+/// The variable that overrides `key`: `http.listen` -> `TOLLGATE_HTTP__LISTEN`.
+pub fn env_var_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// A snapshot of the `TOLLGATE_*` environment variables. Unlike a lookup function it can list
+/// the variables, so one that maps to no key is reported instead of ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvVars {
+    vars: BTreeMap<String, String>,
+    not_unicode: BTreeSet<String>,
+}
+
+impl EnvVars {
+    /// No variables at all.
+    pub fn empty() -> EnvVars {
+        EnvVars::default()
+    }
+
+    /// The `TOLLGATE_*` variables of this process.
+    pub fn from_process() -> EnvVars {
+        let mut env = EnvVars::default();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => {
+                    env.vars.insert(name.to_string(), value);
+                }
+                Err(_) => {
+                    env.not_unicode.insert(name.to_string());
+                }
+            }
+        }
+        env
+    }
+
+    /// The value of a variable, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Names of the variables set, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars
+            .keys()
+            .chain(self.not_unicode.iter())
+            .map(String::as_str)
+    }
+
+    pub(crate) fn is_not_unicode(&self, name: &str) -> bool {
+        self.not_unicode.contains(name)
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvVars {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        EnvVars {
+            vars: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            not_unicode: BTreeSet::new(),
+        }
+    }
+}
+
+/// Sections, for telling a mistyped override (`TOLLGATE_HTTP_LISTEN`) from an unrelated
+/// `TOLLGATE_*` variable (`TOLLGATE_SCYLLA_NODES`, read by the storage contract tests).
+const SECTIONS: &[&str] = &[
+    "NODE",
+    "HTTP",
+    "SHARDS",
+    "CATALOGUE",
+    "SUBSCRIBERS",
+    "STORAGE",
+    "ACTORS",
+    "LEDGER",
+    "SESSIONS",
+    "THRESHOLDS",
+    "METRICS",
+    "LOG",
+];
+
+/// For a `TOLLGATE_*` variable that is not a key's override: `Some((key, message))` when it
+/// looks meant as one (it has `__`, or starts with a section name), `None` when unrelated.
+pub(crate) fn unknown_variable(name: &str) -> Option<(String, String)> {
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    if KEYS.iter().any(|k| env_var_name(k) == name) {
+        return None;
+    }
+    let meant = rest.contains("__")
+        || SECTIONS
+            .iter()
+            .any(|s| rest == *s || rest.strip_prefix(s).is_some_and(|r| r.starts_with('_')));
+    if !meant {
+        return None;
+    }
+    let key = rest
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join(".");
+    let squash = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    let mut message = "no configuration key has this variable".to_string();
+    if let Some(k) = KEYS
+        .iter()
+        .find(|k| squash(&env_var_name(k)) == squash(name))
+    {
+        message.push_str(&format!(
+            "; did you mean {} (double underscore between section and key)?",
+            env_var_name(k)
+        ));
+    } else if SECTIONS.contains(&rest) {
+        message.push_str("; a section cannot be set, only its keys (TOLLGATE_SECTION__KEY)");
+    }
+    Some((key, message))
+}

@@ -1,0 +1,264 @@
+//! The file as written: serde structs where every key is optional and unknown keys are refused.
+//!
+//! These types only say what *shape* a value has; ranges, cross-key rules and defaults are
+//! applied by [`NodeConfig::from_raw`](crate::NodeConfig::from_raw), which turns a
+//! [`RawConfig`] into a [`NodeConfig`](crate::NodeConfig) or lists every problem.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::sections::{LogFormat, LogLevel};
+
+/// The whole file: one optional table per section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[node]`.
+    pub node: Option<RawNode>,
+    /// `[http]`.
+    pub http: Option<RawHttp>,
+    /// `[shards]`.
+    pub shards: Option<RawShards>,
+    /// `[catalogue]`.
+    pub catalogue: Option<RawCatalogue>,
+    /// `[subscribers]`.
+    pub subscribers: Option<RawSubscribers>,
+    /// `[storage]`.
+    pub storage: Option<RawStorage>,
+    /// `[actors]`.
+    pub actors: Option<RawActors>,
+    /// `[ledger]`.
+    pub ledger: Option<RawLedger>,
+    /// `[sessions]`.
+    pub sessions: Option<RawSessions>,
+    /// `[thresholds]`.
+    pub thresholds: Option<RawThresholds>,
+    /// `[metrics]`.
+    pub metrics: Option<RawMetrics>,
+    /// `[log]`.
+    pub log: Option<RawLog>,
+}
+
+/// `[node]`: identity and data directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// Node id, unique in the cluster.
+    pub id: Option<String>,
+    /// Directory for the node's durable state.
+    pub data_dir: Option<String>,
+}
+
+/// `[http]`: the admin, ingest and session API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Socket address to listen on.
+    pub listen: Option<String>,
+    /// Largest accepted request body.
+    pub body_limit_bytes: Option<u64>,
+    /// HTTP worker threads (0 = one per core).
+    pub workers: Option<u64>,
+}
+
+/// `[shards]`: virtual shards of the subscriber space.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShards {
+    /// Number of virtual shards.
+    pub count: Option<u64>,
+}
+
+/// `[catalogue]`: what is sold and how it is priced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogue {
+    /// Catalogue TOML file to load at start.
+    pub path: Option<String>,
+}
+
+/// `[subscribers]`: provisioning at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscribers {
+    /// TOML file of subscribers to provision at start.
+    pub bootstrap_path: Option<String>,
+}
+
+/// `[storage]`: where balances and the ledger live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// Storage engine.
+    pub engine: Option<StorageEngineName>,
+    /// `[storage.embedded]`.
+    pub embedded: Option<RawEmbedded>,
+    /// `[storage.scylla]`.
+    pub scylla: Option<RawScylla>,
+    /// `[storage.group_commit]`.
+    pub group_commit: Option<RawGroupCommit>,
+}
+
+/// Name of a storage engine, as written in `storage.engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageEngineName {
+    /// The embedded durable store (redb), for a single node with no services.
+    Embedded,
+    /// A ScyllaDB cluster.
+    Scylla,
+}
+
+/// `[storage.embedded]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbedded {
+    /// Database file.
+    pub path: Option<String>,
+}
+
+/// `[storage.scylla]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScylla {
+    /// Contact points, `host:port`.
+    pub nodes: Option<Vec<String>>,
+    /// Keyspace.
+    pub keyspace: Option<String>,
+}
+
+/// `[storage.group_commit]`: batching of durable writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroupCommit {
+    /// Most writes in one durable batch.
+    pub batch_len_max: Option<u64>,
+    /// Longest wait for a batch to fill (0 = flush immediately).
+    pub flush_interval_ms: Option<u64>,
+}
+
+/// `[actors]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActors {
+    /// Bounded mailbox size of each actor.
+    pub mailbox_capacity: Option<u64>,
+    /// Idle time before a subscriber actor is passivated.
+    pub idle_timeout_s: Option<u64>,
+    /// Actor arbiters (threads; 0 = one per core).
+    pub arbiters: Option<u64>,
+}
+
+/// `[ledger]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLedger {
+    /// How long idempotency keys are remembered.
+    pub dedupe_horizon_days: Option<u64>,
+}
+
+/// `[sessions]`: real-time charging.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    /// Lifetime of an unconfirmed reservation.
+    pub reservation_ttl_s: Option<u64>,
+    /// Units granted when a request does not ask for a number.
+    pub default_grant_units: Option<u64>,
+    /// Most units granted in one reservation.
+    pub grant_units_max: Option<u64>,
+}
+
+/// `[thresholds]`: prepaid barring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// Suspend when the balance falls below this amount.
+    pub suspend_below: Option<Amount>,
+    /// Resume when the balance is at or above this amount.
+    pub resume_at_or_above: Option<Amount>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Serve Prometheus metrics.
+    pub enabled: Option<bool>,
+    /// HTTP path of the metrics.
+    pub path: Option<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// Most verbose level written.
+    pub level: Option<LogLevel>,
+    /// Line format.
+    pub format: Option<LogFormat>,
+}
+
+/// An exact money amount written as a string (`"12.50"`) or an integer (`12`); floats are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+/// Why a float is not a money amount; shown when someone writes `suspend_below = 0.5`.
+pub const FLOAT_AMOUNT_REFUSED: &str = "a float is not a money amount: TOML floats are binary \
+     floating point and cannot hold most amounts exactly (0.10 would become \
+     0.1000000000000000055511151231257827...); write it as a string, e.g. \"0.10\"";
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
+struct AmountVisitor;
+
+impl Visitor<'_> for AmountVisitor {
+    type Value = Amount;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a decimal amount as a string (\"12.50\") or an integer")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
+        // `Decimal::from_str` also takes "1e3" and "_"; money in a config file is plain digits.
+        let plain = v.strip_prefix('-').unwrap_or(v);
+        let digits = plain.split_once('.').map_or((plain, ""), |(i, f)| (i, f));
+        let ok = !digits.0.is_empty()
+            && digits.0.bytes().all(|b| b.is_ascii_digit())
+            && digits.1.bytes().all(|b| b.is_ascii_digit())
+            && (!plain.contains('.') || !digits.1.is_empty());
+        match Decimal::from_str(v) {
+            Ok(d) if ok => Ok(Amount(d)),
+            _ => Err(E::custom(format!(
+                "{v:?} is not a decimal amount (write digits with an optional sign and decimal \
+                 point, e.g. \"-12.50\")"
+            ))),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+        Ok(Amount(Decimal::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+        Ok(Amount(Decimal::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Amount, E> {
+        Err(E::custom(FLOAT_AMOUNT_REFUSED))
+    }
+}

@@ -1,0 +1,274 @@
+//! Validated sections of a [`NodeConfig`](crate::NodeConfig). Every value here has passed its
+//! checks: ranges hold, addresses parse, cross-key rules are met.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// `[node]`: identity and data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSettings {
+    /// Node id, unique in the cluster: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    pub id: String,
+    /// Directory for the node's durable state (relative paths are taken from the working
+    /// directory of the process).
+    pub data_dir: PathBuf,
+}
+
+/// `[http]`: the admin, ingest and session API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body, 1 byte to 1 GiB.
+    pub body_limit_bytes: usize,
+    /// HTTP worker threads.
+    pub workers: ThreadCount,
+}
+
+/// A number of threads: one per core, or a fixed number (written `0` and `n` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadCount {
+    /// As many as the machine has cores (written `0`).
+    PerCore,
+    /// Exactly this many.
+    Fixed(NonZeroUsize),
+}
+
+impl ThreadCount {
+    /// The number of threads to start on this machine (1 if the core count is unknown).
+    pub fn resolve(self) -> usize {
+        match self {
+            ThreadCount::PerCore => std::thread::available_parallelism().map_or(1, usize::from),
+            ThreadCount::Fixed(n) => n.get(),
+        }
+    }
+
+    /// The value as written in the file (`0` = one per core).
+    pub fn as_written(self) -> u64 {
+        match self {
+            ThreadCount::PerCore => 0,
+            ThreadCount::Fixed(n) => n.get() as u64,
+        }
+    }
+}
+
+/// `[shards]`: virtual shards of the subscriber space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardsConfig {
+    /// Number of virtual shards, 1 to 65536; `shard = stable_hash(subscriber) % count`.
+    pub count: u32,
+}
+
+/// `[catalogue]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogueConfig {
+    /// Catalogue TOML file to load at start, if any.
+    pub path: Option<PathBuf>,
+}
+
+/// `[subscribers]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscribersConfig {
+    /// TOML file of subscribers to provision at start, if any.
+    pub bootstrap_path: Option<PathBuf>,
+}
+
+/// `[storage]`: the engine that holds balances and the ledger, and how writes are batched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The chosen engine with its settings (the other engine's table, if written, is unused).
+    pub engine: StorageEngine,
+    /// Group commit of durable writes.
+    pub group_commit: GroupCommitConfig,
+}
+
+/// A storage engine with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageEngine {
+    /// The embedded durable store (the default: a single node with no services).
+    Embedded(EmbeddedConfig),
+    /// A ScyllaDB cluster.
+    Scylla(ScyllaConfig),
+}
+
+/// `[storage.embedded]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedConfig {
+    /// Database file (default `<node.data_dir>/ledger.redb`).
+    pub path: PathBuf,
+}
+
+/// `[storage.scylla]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScyllaConfig {
+    /// Contact points: 1 to 64, no duplicates.
+    pub nodes: Vec<HostPort>,
+    /// Keyspace: a CQL identifier (a letter, then letters, digits, `_`; at most 48).
+    pub keyspace: String,
+}
+
+/// A `host:port` pair (IPv6 hosts in brackets: `[::1]:9042`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// Host name or IP address (brackets kept for IPv6).
+    pub host: String,
+    /// Port, 1 to 65535.
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// `[storage.group_commit]`: many writes, one durable flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommitConfig {
+    /// Most writes in one durable batch, 1 to 65536.
+    pub batch_len_max: usize,
+    /// Longest wait for a batch to fill, 0 (flush immediately) to 10000.
+    pub flush_interval_ms: u64,
+}
+
+impl GroupCommitConfig {
+    /// `flush_interval_ms` as a duration.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+}
+
+/// `[actors]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorsConfig {
+    /// Bounded mailbox size of each actor, 1 to 1048576.
+    pub mailbox_capacity: usize,
+    /// Idle time before a subscriber actor is passivated, 1 s to a week.
+    pub idle_timeout_s: u64,
+    /// Actor arbiters (one thread each).
+    pub arbiters: ThreadCount,
+}
+
+impl ActorsConfig {
+    /// `idle_timeout_s` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+}
+
+/// `[ledger]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// How long idempotency keys (CDR ids, payment ids...) are remembered, 1 to 3650 days.
+    pub dedupe_horizon_days: u32,
+}
+
+impl LedgerConfig {
+    /// `dedupe_horizon_days` as a duration (days of 86400 s).
+    pub fn dedupe_horizon(&self) -> Duration {
+        Duration::from_secs(u64::from(self.dedupe_horizon_days) * 86_400)
+    }
+}
+
+/// `[sessions]`: real-time charging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionsConfig {
+    /// Lifetime of an unconfirmed reservation, 1 s to a day.
+    pub reservation_ttl_s: u64,
+    /// Units granted when a request does not ask for a number, 1 to `grant_units_max`.
+    pub default_grant_units: u64,
+    /// Most units granted in one reservation, 1 to 1000000.
+    pub grant_units_max: u64,
+}
+
+impl SessionsConfig {
+    /// `reservation_ttl_s` as a duration.
+    pub fn reservation_ttl(&self) -> Duration {
+        Duration::from_secs(self.reservation_ttl_s)
+    }
+}
+
+/// `[thresholds]`: prepaid barring, in the account's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThresholdsConfig {
+    /// Suspend a subscriber whose balance falls below this amount.
+    pub suspend_below: Decimal,
+    /// Resume a suspended subscriber whose balance is at or above this amount
+    /// (never below `suspend_below`).
+    pub resume_at_or_above: Decimal,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics.
+    pub enabled: bool,
+    /// HTTP path of the metrics: starts with `/`, not under `/v1/`.
+    pub path: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Most verbose level written.
+    pub level: LogLevel,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// Log level, as written in `log.level`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Normal operation (default).
+    #[default]
+    Info,
+    /// Debugging detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The name as written in the file (`"info"`), also a valid `tracing` filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Log line format, as written in `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable text (default).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}

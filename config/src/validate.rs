@@ -1,0 +1,479 @@
+//! `RawConfig` -> `NodeConfig`: defaults, ranges and cross-key rules. Pure: no IO, no
+//! environment. Every problem is collected as `(key, message)`; the caller attaches origins.
+//! When a value is wrong its default stands in, so later checks still run and report.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+
+use crate::NodeConfig;
+use crate::defaults::{self, limits};
+use crate::raw::*;
+use crate::sections::*;
+
+/// A problem found by validation.
+pub(crate) struct Found {
+    /// Key path.
+    pub(crate) key: String,
+    /// What is wrong.
+    pub(crate) message: String,
+    /// The other key of a cross-key rule. When that key was itself wrong, its default stood in
+    /// and this problem is a consequence, not news: the caller drops it.
+    pub(crate) compared_with: Option<&'static str>,
+}
+
+/// Collects problems.
+#[derive(Default)]
+pub(crate) struct Checker {
+    pub(crate) problems: Vec<Found>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Found {
+            key: key.to_string(),
+            message: message.into(),
+            compared_with: None,
+        });
+    }
+
+    fn cross_problem(&mut self, key: &str, other: &'static str, message: impl Into<String>) {
+        self.problems.push(Found {
+            key: key.to_string(),
+            message: message.into(),
+            compared_with: Some(other),
+        });
+    }
+
+    fn int(
+        &mut self,
+        key: &str,
+        value: Option<u64>,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> u64 {
+        let v = value.unwrap_or(default);
+        if range.contains(&v) {
+            v
+        } else {
+            self.problem(
+                key,
+                format!(
+                    "{v} is out of range: must be {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            default
+        }
+    }
+
+    fn threads(&mut self, key: &str, value: Option<u64>) -> ThreadCount {
+        let n = self.int(key, value, 0, limits::THREADS);
+        match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
+            Some(n) => ThreadCount::Fixed(n),
+            None => ThreadCount::PerCore,
+        }
+    }
+
+    fn path(&mut self, key: &str, value: &str) -> PathBuf {
+        if !limits::PATH_LEN.contains(&value.len()) {
+            self.problem(
+                key,
+                format!(
+                    "a path must be {} to {} bytes long (got {})",
+                    limits::PATH_LEN.start(),
+                    limits::PATH_LEN.end(),
+                    value.len()
+                ),
+            );
+        } else if value.contains('\0') {
+            self.problem(key, "a path must not contain a NUL character");
+        }
+        PathBuf::from(value)
+    }
+
+    fn optional_path(&mut self, key: &str, value: Option<&String>) -> Option<PathBuf> {
+        value.map(|v| self.path(key, v))
+    }
+}
+
+/// Validates a raw configuration; `Err` holds every problem.
+pub(crate) fn validate(raw: &RawConfig) -> Result<NodeConfig, Vec<Found>> {
+    let mut c = Checker::default();
+    let config = build(&mut c, raw);
+    if c.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
+    let node = node(c, raw.node.clone().unwrap_or_default());
+    let http = http(c, raw.http.clone().unwrap_or_default());
+    let shards = raw.shards.clone().unwrap_or_default();
+    let count = c.int(
+        "shards.count",
+        shards.count,
+        defaults::SHARDS_COUNT,
+        limits::SHARDS_COUNT,
+    );
+    let catalogue = raw.catalogue.clone().unwrap_or_default();
+    let subscribers = raw.subscribers.clone().unwrap_or_default();
+    let storage = storage(c, raw.storage.clone().unwrap_or_default(), &node.data_dir);
+    let actors = actors(c, raw.actors.clone().unwrap_or_default());
+    let ledger = raw.ledger.clone().unwrap_or_default();
+    let dedupe_horizon_days = c.int(
+        "ledger.dedupe_horizon_days",
+        ledger.dedupe_horizon_days,
+        defaults::LEDGER_DEDUPE_HORIZON_DAYS,
+        limits::LEDGER_DEDUPE_HORIZON_DAYS,
+    );
+    let sessions = sessions(c, raw.sessions.clone().unwrap_or_default());
+    let thresholds = thresholds(c, raw.thresholds.clone().unwrap_or_default());
+    let metrics = metrics(c, raw.metrics.clone().unwrap_or_default());
+    let log = raw.log.clone().unwrap_or_default();
+    NodeConfig {
+        node,
+        http,
+        shards: ShardsConfig {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+        },
+        catalogue: CatalogueConfig {
+            path: c.optional_path("catalogue.path", catalogue.path.as_ref()),
+        },
+        subscribers: SubscribersConfig {
+            bootstrap_path: c.optional_path(
+                "subscribers.bootstrap_path",
+                subscribers.bootstrap_path.as_ref(),
+            ),
+        },
+        storage,
+        actors,
+        ledger: LedgerConfig {
+            dedupe_horizon_days: u32::try_from(dedupe_horizon_days).unwrap_or(u32::MAX),
+        },
+        sessions,
+        thresholds,
+        metrics,
+        log: LogConfig {
+            level: log.level.unwrap_or_default(),
+            format: log.format.unwrap_or_default(),
+        },
+    }
+}
+
+fn node(c: &mut Checker, raw: RawNode) -> NodeSettings {
+    let id = raw.id.unwrap_or_else(|| defaults::NODE_ID.to_string());
+    if !limits::NODE_ID_LEN.contains(&id.len()) {
+        c.problem(
+            "node.id",
+            format!(
+                "must be {} to {} bytes long (got {})",
+                limits::NODE_ID_LEN.start(),
+                limits::NODE_ID_LEN.end(),
+                id.len()
+            ),
+        );
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        c.problem(
+            "node.id",
+            format!("{id:?} may only hold letters, digits, '.', '_' and '-'"),
+        );
+    }
+    let data_dir = raw
+        .data_dir
+        .unwrap_or_else(|| defaults::DATA_DIR.to_string());
+    NodeSettings {
+        id,
+        data_dir: c.path("node.data_dir", &data_dir),
+    }
+}
+
+fn http(c: &mut Checker, raw: RawHttp) -> HttpConfig {
+    let listen = raw
+        .listen
+        .unwrap_or_else(|| defaults::HTTP_LISTEN.to_string());
+    let listen = match listen.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            c.problem(
+                "http.listen",
+                format!(
+                    "{listen:?} is not a socket address: write IP:PORT, e.g. \"0.0.0.0:8080\" or \
+                     \"[::1]:8080\" (host names are not resolved)"
+                ),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    let body_limit_bytes = c.int(
+        "http.body_limit_bytes",
+        raw.body_limit_bytes,
+        defaults::HTTP_BODY_LIMIT_BYTES,
+        limits::HTTP_BODY_LIMIT_BYTES,
+    );
+    HttpConfig {
+        listen,
+        body_limit_bytes: usize::try_from(body_limit_bytes).unwrap_or(usize::MAX),
+        workers: c.threads("http.workers", raw.workers),
+    }
+}
+
+fn storage(c: &mut Checker, raw: RawStorage, data_dir: &std::path::Path) -> StorageConfig {
+    let engine = match raw.engine.unwrap_or(StorageEngineName::Embedded) {
+        StorageEngineName::Embedded => {
+            let path = match raw.embedded.and_then(|e| e.path) {
+                Some(path) => c.path("storage.embedded.path", &path),
+                None => data_dir.join(defaults::EMBEDDED_FILE_NAME),
+            };
+            StorageEngine::Embedded(EmbeddedConfig { path })
+        }
+        StorageEngineName::Scylla => {
+            StorageEngine::Scylla(scylla(c, raw.scylla.unwrap_or_default()))
+        }
+    };
+    let group_commit = raw.group_commit.unwrap_or_default();
+    let batch_len_max = c.int(
+        "storage.group_commit.batch_len_max",
+        group_commit.batch_len_max,
+        defaults::GROUP_COMMIT_BATCH_LEN_MAX,
+        limits::GROUP_COMMIT_BATCH_LEN_MAX,
+    );
+    StorageConfig {
+        engine,
+        group_commit: GroupCommitConfig {
+            batch_len_max: usize::try_from(batch_len_max).unwrap_or(usize::MAX),
+            flush_interval_ms: c.int(
+                "storage.group_commit.flush_interval_ms",
+                group_commit.flush_interval_ms,
+                defaults::GROUP_COMMIT_FLUSH_INTERVAL_MS,
+                limits::GROUP_COMMIT_FLUSH_INTERVAL_MS,
+            ),
+        },
+    }
+}
+
+fn scylla(c: &mut Checker, raw: RawScylla) -> ScyllaConfig {
+    let written = raw.nodes.unwrap_or_default();
+    if written.is_empty() {
+        c.problem(
+            "storage.scylla.nodes",
+            "required when storage.engine = \"scylla\": list at least one \"host:port\"",
+        );
+    } else if written.len() > *limits::SCYLLA_NODES_LEN.end() {
+        c.problem(
+            "storage.scylla.nodes",
+            format!(
+                "at most {} contact points (got {})",
+                limits::SCYLLA_NODES_LEN.end(),
+                written.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut nodes = Vec::with_capacity(written.len());
+    for (i, text) in written.iter().enumerate() {
+        let key = format!("storage.scylla.nodes[{i}]");
+        match host_port(text) {
+            Ok(hp) if !seen.insert(hp.clone()) => {
+                c.problem(&key, format!("{text:?} is listed twice"))
+            }
+            Ok(hp) => nodes.push(hp),
+            Err(message) => c.problem(&key, message),
+        }
+    }
+    let keyspace = raw
+        .keyspace
+        .unwrap_or_else(|| defaults::SCYLLA_KEYSPACE.to_string());
+    let identifier = keyspace
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && keyspace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !identifier || !limits::KEYSPACE_LEN.contains(&keyspace.len()) {
+        c.problem(
+            "storage.scylla.keyspace",
+            format!(
+                "{keyspace:?} is not a keyspace name: a letter, then letters, digits or '_', at \
+                 most {} in all",
+                limits::KEYSPACE_LEN.end()
+            ),
+        );
+    }
+    ScyllaConfig { nodes, keyspace }
+}
+
+/// Parses `host:port` (`[v6]:port` for IPv6).
+pub(crate) fn host_port(text: &str) -> Result<HostPort, String> {
+    let bad = |why: &str| format!("{text:?} is not host:port ({why})");
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    let port = match port.parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => return Err(bad("the port must be 1 to 65535")),
+    };
+    let inner = match host.strip_prefix('[') {
+        Some(rest) => match rest.strip_suffix(']') {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            _ => return Err(bad("an IPv6 host is written [address]")),
+        },
+        None if host.contains(':') => return Err(bad("write an IPv6 host in brackets")),
+        None => host,
+    };
+    if !limits::HOST_LEN.contains(&inner.len()) {
+        return Err(bad("the host must be 1 to 253 characters"));
+    }
+    if !inner
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+    {
+        return Err(bad(
+            "the host may only hold letters, digits, '.', '-' and '_'",
+        ));
+    }
+    Ok(HostPort {
+        host: host.to_string(),
+        port,
+    })
+}
+
+fn actors(c: &mut Checker, raw: RawActors) -> ActorsConfig {
+    let mailbox_capacity = c.int(
+        "actors.mailbox_capacity",
+        raw.mailbox_capacity,
+        defaults::ACTORS_MAILBOX_CAPACITY,
+        limits::ACTORS_MAILBOX_CAPACITY,
+    );
+    ActorsConfig {
+        mailbox_capacity: usize::try_from(mailbox_capacity).unwrap_or(usize::MAX),
+        idle_timeout_s: c.int(
+            "actors.idle_timeout_s",
+            raw.idle_timeout_s,
+            defaults::ACTORS_IDLE_TIMEOUT_S,
+            limits::ACTORS_IDLE_TIMEOUT_S,
+        ),
+        arbiters: c.threads("actors.arbiters", raw.arbiters),
+    }
+}
+
+fn sessions(c: &mut Checker, raw: RawSessions) -> SessionsConfig {
+    let reservation_ttl_s = c.int(
+        "sessions.reservation_ttl_s",
+        raw.reservation_ttl_s,
+        defaults::SESSIONS_RESERVATION_TTL_S,
+        limits::SESSIONS_RESERVATION_TTL_S,
+    );
+    let grant_units_max = c.int(
+        "sessions.grant_units_max",
+        raw.grant_units_max,
+        defaults::SESSIONS_GRANT_UNITS_MAX,
+        limits::SESSIONS_GRANT_UNITS,
+    );
+    let default_grant_units = c.int(
+        "sessions.default_grant_units",
+        raw.default_grant_units,
+        defaults::SESSIONS_DEFAULT_GRANT_UNITS,
+        limits::SESSIONS_GRANT_UNITS,
+    );
+    if default_grant_units > grant_units_max {
+        c.cross_problem(
+            "sessions.default_grant_units",
+            "sessions.grant_units_max",
+            format!("{default_grant_units} is above sessions.grant_units_max ({grant_units_max})"),
+        );
+    }
+    SessionsConfig {
+        reservation_ttl_s,
+        default_grant_units,
+        grant_units_max,
+    }
+}
+
+fn amount(c: &mut Checker, key: &str, value: Decimal) -> Decimal {
+    if value.abs() > Decimal::from(limits::THRESHOLD_ABS_MAX) {
+        c.problem(
+            key,
+            format!(
+                "{value} is out of range: at most {} either way",
+                limits::THRESHOLD_ABS_MAX
+            ),
+        );
+    } else if value.scale() > limits::THRESHOLD_SCALE_MAX {
+        c.problem(
+            key,
+            format!(
+                "{value} has more than {} decimal places",
+                limits::THRESHOLD_SCALE_MAX
+            ),
+        );
+    }
+    value
+}
+
+fn thresholds(c: &mut Checker, raw: RawThresholds) -> ThresholdsConfig {
+    let suspend_below = amount(
+        c,
+        "thresholds.suspend_below",
+        raw.suspend_below.map_or(Decimal::ZERO, |a| a.0),
+    );
+    let resume_at_or_above = match raw.resume_at_or_above {
+        Some(a) => amount(c, "thresholds.resume_at_or_above", a.0),
+        None => suspend_below,
+    };
+    if resume_at_or_above < suspend_below {
+        c.cross_problem(
+            "thresholds.resume_at_or_above",
+            "thresholds.suspend_below",
+            format!(
+                "{resume_at_or_above} is below thresholds.suspend_below ({suspend_below}): a \
+                 resumed subscriber would be suspended again at once"
+            ),
+        );
+    }
+    ThresholdsConfig {
+        suspend_below,
+        resume_at_or_above,
+    }
+}
+
+fn metrics(c: &mut Checker, raw: RawMetrics) -> MetricsConfig {
+    let path = raw
+        .path
+        .unwrap_or_else(|| defaults::METRICS_PATH.to_string());
+    let why = if !limits::METRICS_PATH_LEN.contains(&path.len()) {
+        Some(format!(
+            "must be 1 to {} bytes long",
+            limits::METRICS_PATH_LEN.end()
+        ))
+    } else if !path.starts_with('/') {
+        Some("must start with '/'".to_string())
+    } else if !path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+    {
+        Some("may only hold visible ASCII characters other than '?' and '#'".to_string())
+    } else if path == "/v1" || path.starts_with("/v1/") {
+        Some("must not be under /v1/, which belongs to the API".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        c.problem("metrics.path", format!("{path:?} {why}"));
+    }
+    MetricsConfig {
+        enabled: raw.enabled.unwrap_or(defaults::METRICS_ENABLED),
+        path,
+    }
+}

@@ -1,0 +1,131 @@
+//! Tests that read files: the example configuration, the reference documentation, `load`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use tollgate_config::{ConfigProblems, EnvVars, KEYS, NodeConfig, Origin, env_var_name};
+
+fn manifest_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(manifest_file("tollgate.example.toml")).unwrap()
+}
+
+/// `# key = value` lines of the example are keys without a default; uncomment them.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if is_assignment(rest) => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_assignment(line: &str) -> bool {
+    line.split_once(" = ").is_some_and(|(key, _)| {
+        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
+}
+
+fn leaf_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => leaf_keys(inner, &path, out),
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_example_file_is_the_defaults() {
+    let config = NodeConfig::from_toml_with_env(
+        &example_text(),
+        Some("tollgate.example.toml"),
+        &EnvVars::empty(),
+    )
+    .unwrap();
+    assert_eq!(config, NodeConfig::default());
+}
+
+#[test]
+fn the_example_file_lists_every_key() {
+    let text = uncommented(&example_text());
+    // Still valid with the optional keys set (their example values are valid).
+    NodeConfig::from_toml_str(&text, &|_| None).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let mut written = BTreeSet::new();
+    leaf_keys(&table, "", &mut written);
+    let known: BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    assert_eq!(written, known);
+}
+
+#[test]
+fn the_reference_documents_every_key_and_variable() {
+    let docs = std::fs::read_to_string(manifest_file("../docs/configuration.md")).unwrap();
+    for key in KEYS {
+        let name = key.rsplit('.').next().unwrap();
+        let row = docs
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("| `{name}`")) && line.contains(&env_var_name(key))
+            })
+            .unwrap_or_else(|| panic!("no table row for {key} with {}", env_var_name(key)));
+        assert!(row.matches('|').count() >= 6, "{row}");
+    }
+}
+
+#[test]
+fn load_reads_the_file_and_names_it_in_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, "[http]\nlisten = \"0.0.0.0:0\"\nworkers = -1\n").unwrap();
+    let env: EnvVars = [("TOLLGATE_NODE__ID", "bad id")].into_iter().collect();
+    let err: ConfigProblems = NodeConfig::load_with_env(&path, &env).unwrap_err();
+    let name = path.display().to_string();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{name}:3: http.workers: invalid value: integer `-1`, expected u64\n\
+             env TOLLGATE_NODE__ID: node.id: \"bad id\" may only hold letters, digits, '.', '_' \
+             and '-'"
+        )
+    );
+
+    std::fs::write(&path, "[http]\nlisten = \"0.0.0.0:0\"\n").unwrap();
+    let env: EnvVars = [("TOLLGATE_HTTP__WORKERS", "2")].into_iter().collect();
+    let config = NodeConfig::load_with_env(&path, &env).unwrap();
+    assert_eq!(config.http.listen.port(), 0);
+    assert_eq!(config.http.workers.resolve(), 2);
+    // The real environment of the test process has no TOLLGATE_* configuration variables.
+    if std::env::vars().all(|(k, _)| !k.starts_with("TOLLGATE_")) {
+        assert_eq!(NodeConfig::load(&path).unwrap().http.listen.port(), 0);
+    }
+}
+
+#[test]
+fn an_unreadable_file_is_one_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let err = NodeConfig::load_with_env(&path, &EnvVars::empty()).unwrap_err();
+    assert_eq!(err.problems().len(), 1);
+    assert_eq!(
+        err.problems()[0].origin,
+        Origin::File {
+            file: Some(path.display().to_string()),
+            line: None
+        }
+    );
+    assert!(err.to_string().contains("cannot read the file"), "{err}");
+}
