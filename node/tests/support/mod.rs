@@ -1,0 +1,122 @@
+//! Starting and stopping real `tollgate run` processes for end-to-end tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node's files: config, subscribers, data.
+pub struct NodeFiles {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub port: u16,
+}
+
+impl NodeFiles {
+    pub fn new(subscribers_toml: &str) -> NodeFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let subscribers = dir.path().join("subscribers.toml");
+        std::fs::write(&subscribers, subscribers_toml).unwrap();
+        let config = dir.path().join("tollgate.toml");
+        let text = format!(
+            "[node]\ndata_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\
+             [catalogue]\npath = {cat:?}\n[subscribers]\nbootstrap_path = {subs:?}\n\
+             [storage.embedded]\npath = {db:?}\n[actors]\narbiters = 2\n",
+            data = dir.path().join("data").display().to_string(),
+            cat = examples().join("catalogue.toml").display().to_string(),
+            subs = subscribers.display().to_string(),
+            db = dir.path().join("data/ledger.redb").display().to_string(),
+        );
+        std::fs::write(&config, text).unwrap();
+        NodeFiles { dir, config, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Starts `tollgate run` and waits until /health answers.
+    pub fn start(&self) -> Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["run", "--config", self.config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if ureq::get(&self.url("/health"))
+                .timeout(Duration::from_millis(500))
+                .call()
+                .is_ok()
+            {
+                return child;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    std::io::Read::read_to_string(&mut e, &mut err).ok();
+                }
+                panic!("node exited with {status}: {err}");
+            }
+            assert!(Instant::now() < deadline, "node did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// POSTs JSON; returns (status, body) whatever the status.
+pub fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    match ureq::post(url)
+        .timeout(Duration::from_secs(30))
+        .send_json(body)
+    {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
+        Err(ureq::Error::Status(code, r)) => {
+            (code, r.into_json().unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => (0, serde_json::json!({ "transport": e.to_string() })),
+    }
+}
+
+/// GETs JSON; returns (status, body).
+pub fn get(url: &str) -> (u16, serde_json::Value) {
+    match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
+        Err(ureq::Error::Status(code, r)) => {
+            (code, r.into_json().unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => (0, serde_json::json!({ "transport": e.to_string() })),
+    }
+}
+
+/// Sends SIGTERM and waits for the exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
