@@ -87,8 +87,7 @@ pub struct Running {
     pub router: Arc<Router>,
     /// HTTP server handle (stop it to drain and shut down).
     pub server: actix_web::dev::ServerHandle,
-    /// The served future; await it to wait for shutdown.
-    pub served: actix_web::dev::Server,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Address bound.
     pub addr: std::net::SocketAddr,
     state: web::Data<AppState>,
@@ -105,7 +104,10 @@ impl Running {
             state,
             ..
         } = self;
-        let result = served.await.map_err(|e| e.to_string());
+        let result = match served.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         state.ready.store(false, Ordering::Relaxed);
         for a in arbiters {
             a.stop();
@@ -182,8 +184,10 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     .bind(config.http.listen)
     .map_err(|e| format!("cannot listen on {}: {e}", config.http.listen))?;
     let addr = server.addrs().first().copied().ok_or("no address bound")?;
-    let served = server.run();
-    let handle = served.handle();
+    let server = server.run();
+    let handle = server.handle();
+    // The server future drives accepting and stopping: it runs on its own task.
+    let served = actix::spawn(server);
     Ok(Running {
         router,
         server: handle,

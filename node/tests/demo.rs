@@ -11,15 +11,33 @@ fn demo_runs_and_accounts_for_every_cdr() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["demo", "--seconds", "2", "--exit", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "demo",
+            "--seconds",
+            "2",
+            "--exit",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path().join("demo"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find(|l| l.starts_with("CDRs: ")).unwrap_or_else(|| panic!("no CDR line in {stdout}"));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("CDRs: "))
+        .unwrap_or_else(|| panic!("no CDR line in {stdout}"));
     // "CDRs: N ingested = R rated + D duplicates + S suspended (...)"
-    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
     let (ingested, rated, duplicates, suspended) = (numbers[0], numbers[1], numbers[2], numbers[3]);
     assert!(ingested > 0 && rated > 0, "{line}");
     assert_eq!(ingested, rated + duplicates + suspended, "{line}");

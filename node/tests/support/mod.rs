@@ -50,8 +50,9 @@ impl NodeFiles {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Starts `tollgate run` and waits until /health answers.
-    pub fn start(&self) -> Child {
+    /// Starts `tollgate run` and waits until /health answers. The process is killed when the
+    /// returned guard is dropped, so a failing test leaves no node behind.
+    pub fn start(&self) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["run", "--config", self.config.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -65,7 +66,7 @@ impl NodeFiles {
                 .call()
                 .is_ok()
             {
-                return child;
+                return NodeProcess(child);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let mut err = String::new();
@@ -76,6 +77,28 @@ impl NodeFiles {
             }
             assert!(Instant::now() < deadline, "node did not become healthy");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A running node process, killed on drop.
+pub struct NodeProcess(pub Child);
+
+impl NodeProcess {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
@@ -106,7 +129,8 @@ pub fn get(url: &str) -> (u16, serde_json::Value) {
 }
 
 /// Sends SIGTERM and waits for the exit status.
-pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub fn terminate(node: &mut NodeProcess) -> std::process::ExitStatus {
+    let child = &mut node.0;
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
