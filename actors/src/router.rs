@@ -9,7 +9,7 @@ use tollgate_cluster::ShardMap;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::Fence;
 
-use crate::subscriber::{ActorError, Shared, SubscriberActor};
+use crate::subscriber::{ActorError, Registry, Shared, SubscriberActor};
 
 /// Finds or starts subscriber actors.
 pub struct Router {
@@ -17,7 +17,7 @@ pub struct Router {
     shards: ShardMap,
     node: u32,
     arbiters: Vec<ArbiterHandle>,
-    actors: Mutex<HashMap<SubscriberId, Addr<SubscriberActor>>>,
+    actors: Registry,
 }
 
 impl Router {
@@ -33,7 +33,7 @@ impl Router {
             shards,
             node,
             arbiters,
-            actors: Mutex::new(HashMap::new()),
+            actors: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -77,9 +77,10 @@ impl Router {
         let shared = self.shared.clone();
         let capacity = shared.settings.mailbox_capacity;
         let subscriber = id.clone();
+        let registry = self.actors.clone();
         let addr = Supervisor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(capacity);
-            SubscriberActor::new(subscriber, fence, shared)
+            SubscriberActor::new(subscriber, fence, shared, registry)
         });
         if actors.len() > 4 * 1024 {
             actors.retain(|_, a| a.connected());

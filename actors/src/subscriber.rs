@@ -101,6 +101,9 @@ pub enum ActorError {
     /// The actor stopped or its mailbox is closed.
     #[error("subscriber actor unavailable: {0}")]
     Unavailable(String),
+    /// The actor passivated itself (idle); the router retries on a fresh actor.
+    #[error("subscriber actor passivated")]
+    Retired,
 }
 
 impl ActorError {
@@ -109,7 +112,7 @@ impl ActorError {
         match self {
             ActorError::Store(e) => e.code(),
             ActorError::UnknownSubscriber(_) => "subscriber.unknown",
-            ActorError::Unavailable(_) => "actor.unavailable",
+            ActorError::Unavailable(_) | ActorError::Retired => "actor.unavailable",
         }
     }
 }
@@ -146,17 +149,17 @@ pub enum CdrOutcome {
 }
 
 /// Rate and charge CDRs of this subscriber; one durable write for the whole batch.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Vec<CdrOutcome>, ActorError>")]
 pub struct RateCdrs(pub Vec<Cdr>);
 
 /// A real-time charging request.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Result<Grant, Refusal>, ActorError>")]
 pub struct Charge(pub SessionRequest);
 
 /// A top-up (idempotent by id).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Result<BalanceView, Refusal>, ActorError>")]
 pub struct TopUp {
     /// Idempotency key.
@@ -166,7 +169,7 @@ pub struct TopUp {
 }
 
 /// Read the balance.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<BalanceView, ActorError>")]
 pub struct GetBalance;
 
@@ -211,9 +214,16 @@ struct Loaded {
     profile: SubscriberProfile,
 }
 
+/// Live actors by subscriber: the router's map, which an idle actor leaves before it stops.
+pub type Registry = Arc<std::sync::Mutex<HashMap<SubscriberId, Addr<SubscriberActor>>>>;
+
 /// The actor owning one subscriber's balance.
 pub struct SubscriberActor {
     id: SubscriberId,
+    registry: Registry,
+    /// Set when the actor passivates: from then on it answers `Retired` to anything still
+    /// reaching it, so it can never write next to its successor.
+    retired: bool,
     fence: Fence,
     shared: Arc<Shared>,
     state: Option<Loaded>,
@@ -223,10 +233,17 @@ pub struct SubscriberActor {
 }
 
 impl SubscriberActor {
-    /// An actor for `id`, writing with `fence`.
-    pub fn new(id: SubscriberId, fence: Fence, shared: Arc<Shared>) -> SubscriberActor {
+    /// An actor for `id`, writing with `fence`, listed in `registry` while alive.
+    pub fn new(
+        id: SubscriberId,
+        fence: Fence,
+        shared: Arc<Shared>,
+        registry: Registry,
+    ) -> SubscriberActor {
         SubscriberActor {
             id,
+            registry,
+            retired: false,
             fence,
             shared,
             state: None,
@@ -329,7 +346,18 @@ impl Actor for SubscriberActor {
             idle.min(Duration::from_secs(30))
                 .max(Duration::from_millis(50)),
             move |act, ctx| {
-                if act.last_active.elapsed() >= idle {
+                if act.retired || act.last_active.elapsed() >= idle {
+                    // Leave the registry first (new messages go to a fresh actor), then stop;
+                    // the supervisor restarts us only while someone still holds our address,
+                    // and a retired actor refuses everything, so it never writes next to its
+                    // successor.
+                    act.retired = true;
+                    if let Ok(mut registry) = act.registry.lock() {
+                        if registry.get(&act.id).is_some_and(|a| a == &ctx.address()) {
+                            registry.remove(&act.id);
+                        }
+                    }
+                    act.state = None;
                     ctx.stop();
                 }
             },
@@ -359,6 +387,9 @@ impl Handler<RateCdrs> for SubscriberActor {
     type Result = Reply<Vec<CdrOutcome>>;
 
     fn handle(&mut self, msg: RateCdrs, _ctx: &mut Self::Context) -> Self::Result {
+        if self.retired {
+            return ready(Err(ActorError::Retired));
+        }
         self.last_active = Instant::now();
         let catalogue = self.shared.catalogue();
         let thresholds = self.shared.settings.thresholds;
@@ -473,6 +504,9 @@ impl Handler<Charge> for SubscriberActor {
     type Result = Reply<Result<Grant, Refusal>>;
 
     fn handle(&mut self, msg: Charge, _ctx: &mut Self::Context) -> Self::Result {
+        if self.retired {
+            return ready(Err(ActorError::Retired));
+        }
         self.last_active = Instant::now();
         let request = msg.0;
         let key = request.key();
@@ -558,6 +592,9 @@ impl Handler<TopUp> for SubscriberActor {
     type Result = Reply<Result<BalanceView, Refusal>>;
 
     fn handle(&mut self, msg: TopUp, _ctx: &mut Self::Context) -> Self::Result {
+        if self.retired {
+            return ready(Err(ActorError::Retired));
+        }
         self.last_active = Instant::now();
         let key = smol_str::format_smolstr!("topup:{}", msg.id);
         let mut next = match self.load() {
@@ -666,6 +703,9 @@ impl Handler<GetBalance> for SubscriberActor {
     type Result = Result<BalanceView, ActorError>;
 
     fn handle(&mut self, _msg: GetBalance, _ctx: &mut Self::Context) -> Self::Result {
+        if self.retired {
+            return Err(ActorError::Retired);
+        }
         self.last_active = Instant::now();
         self.view()
     }

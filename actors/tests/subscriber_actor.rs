@@ -49,6 +49,10 @@ impl Profiles for Fixed {
 }
 
 fn router(store: Arc<dyn LedgerStore>) -> Router {
+    router_with(store, Settings::default())
+}
+
+fn router_with(store: Arc<dyn LedgerStore>, settings: Settings) -> Router {
     let catalogue = Catalogue::from_toml(CATALOGUE, "t.toml", &mut |_| Err(String::new())).unwrap();
     let mut profiles = HashMap::new();
     for (id, mode) in [("pre", Mode::Prepaid), ("post", Mode::Postpaid)] {
@@ -67,7 +71,7 @@ fn router(store: Arc<dyn LedgerStore>) -> Router {
         catalogue: RwLock::new(Arc::new(catalogue)),
         profiles: Arc::new(Fixed(profiles)),
         store,
-        settings: Settings::default(),
+        settings,
         metrics: ActorMetrics::new(&prometheus::Registry::new()).unwrap(),
         clock: Arc::new(|| "2026-03-02T10:00:00Z".parse().unwrap()),
     });
@@ -269,4 +273,41 @@ async fn cdr_batches_are_charged_once_and_duplicates_repeat_the_charge() {
         "postpaid charges accrue: 0.60 + 1.20"
     );
     assert_eq!(balance.entries, 2);
+}
+
+#[actix_rt::test]
+async fn idle_actors_stop_and_come_back_with_their_durable_state() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let settings = Settings {
+        idle_timeout: std::time::Duration::from_millis(100),
+        ..Settings::default()
+    };
+    let router = router_with(store, settings);
+    let pre = SubscriberId::new("pre");
+    router
+        .send(
+            &pre,
+            TopUp {
+                id: "t1".into(),
+                amount: Money::new(dec!(3.00), Currency::EUR),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(router.shared().metrics.alive.get(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        router.shared().metrics.alive.get(),
+        0,
+        "the idle actor stopped"
+    );
+    let balance = router.send(&pre, GetBalance).await.unwrap().unwrap();
+    assert_eq!(
+        balance.balance.amount,
+        dec!(3.00),
+        "a new actor reloads the durable state"
+    );
+    assert_eq!(router.shared().metrics.alive.get(), 1);
 }
