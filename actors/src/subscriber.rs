@@ -352,10 +352,10 @@ impl Actor for SubscriberActor {
                     // and a retired actor refuses everything, so it never writes next to its
                     // successor.
                     act.retired = true;
-                    if let Ok(mut registry) = act.registry.lock() {
-                        if registry.get(&act.id).is_some_and(|a| a == &ctx.address()) {
-                            registry.remove(&act.id);
-                        }
+                    if let Ok(mut registry) = act.registry.lock()
+                        && registry.get(&act.id).is_some_and(|a| a == &ctx.address())
+                    {
+                        registry.remove(&act.id);
                     }
                     act.state = None;
                     ctx.stop();

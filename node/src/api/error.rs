@@ -61,7 +61,7 @@ impl From<ActorError> for ApiError {
         };
         let message = match &e {
             ActorError::UnknownSubscriber(id) => format!("unknown subscriber {id}"),
-            ActorError::Store(_) | ActorError::Unavailable(_) => {
+            ActorError::Store(_) | ActorError::Unavailable(_) | ActorError::Retired => {
                 "temporarily unable to make the change durable; nothing was applied, retry with the same key".into()
             }
         };
