@@ -20,7 +20,7 @@ pub const SCYLLA_KEYSPACE: &str = "tollgate";
 /// `storage.group_commit.batch_len_max`.
 pub const GROUP_COMMIT_BATCH_LEN_MAX: u64 = 4096;
 /// `storage.group_commit.flush_interval_ms`.
-pub const GROUP_COMMIT_FLUSH_INTERVAL_MS: u64 = 2;
+pub const GROUP_COMMIT_FLUSH_INTERVAL_MS: u64 = 0;
 /// `actors.mailbox_capacity`.
 pub const ACTORS_MAILBOX_CAPACITY: u64 = 1024;
 /// `actors.idle_timeout_s`.
