@@ -309,9 +309,8 @@ impl SubscriberActor {
         async move {
             let started = Instant::now();
             let writes = write.entries.len().max(1) as f64;
-            let result = tokio::task::spawn_blocking(move || store.commit(vec![write]))
-                .await
-                .map_err(|e| ActorError::Unavailable(format!("commit task: {e}")))?;
+            // The store's writer thread makes it durable; the actor only awaits completion.
+            let result = store.commit_async(vec![write]).await;
             metrics
                 .commit_seconds
                 .observe(started.elapsed().as_secs_f64());

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use tollgate_domain::ids::SubscriberId;
-use tollgate_domain::ledger::{Account, AccountWrite, Entry, LedgerStore, StoreError};
+use tollgate_domain::ledger::{
+    Account, AccountWrite, CommitFuture, Entry, LedgerStore, StoreError,
+};
 
 use crate::embedded::{self, EmbeddedStore, StoreConfig, WriteBatch};
 
@@ -131,25 +133,41 @@ impl LedgerStore for EmbeddedLedgerStore {
     }
 
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::new();
-        for w in &writes {
-            let id = &w.account.subscriber;
-            batch
-                .expect_epoch(w.fence.shard, w.fence.epoch)
-                .set_epoch(w.fence.shard, w.fence.epoch);
-            batch.put(ACCOUNTS, id.as_str().as_bytes(), &encode(&w.account)?);
-            for (i, entry) in w.entries.iter().enumerate() {
-                let seq = w.first_seq + i as u64;
-                batch.put(ENTRIES, &key(id, &seq.to_be_bytes()), &encode(entry)?);
-            }
-            for (k, answer) in &w.answers {
-                batch.put(ANSWERS, &key(id, k.as_bytes()), answer);
-            }
-            for (i, (_, record)) in w.usage.iter().enumerate() {
-                let seq = u64::MAX - (w.first_seq + i as u64);
-                batch.put(USAGE, &key(id, &seq.to_be_bytes()), record);
-            }
-        }
+        let batch = batch(&writes)?;
         self.store.commit(batch).map(|_| ()).map_err(convert)
     }
+
+    fn commit_async(&self, writes: Vec<AccountWrite>) -> CommitFuture {
+        match batch(&writes) {
+            Ok(batch) => {
+                let handle = self.store.commit_async(batch);
+                Box::pin(async move { handle.await.map(|_| ()).map_err(convert) })
+            }
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+}
+
+/// Encodes writes into one batch: fencing first, then every row.
+fn batch(writes: &[AccountWrite]) -> Result<WriteBatch, StoreError> {
+    let mut batch = WriteBatch::new();
+    for w in writes {
+        let id = &w.account.subscriber;
+        batch
+            .expect_epoch(w.fence.shard, w.fence.epoch)
+            .set_epoch(w.fence.shard, w.fence.epoch);
+        batch.put(ACCOUNTS, id.as_str().as_bytes(), &encode(&w.account)?);
+        for (i, entry) in w.entries.iter().enumerate() {
+            let seq = w.first_seq + i as u64;
+            batch.put(ENTRIES, &key(id, &seq.to_be_bytes()), &encode(entry)?);
+        }
+        for (k, answer) in &w.answers {
+            batch.put(ANSWERS, &key(id, k.as_bytes()), answer);
+        }
+        for (i, (_, record)) in w.usage.iter().enumerate() {
+            let seq = u64::MAX - (w.first_seq + i as u64);
+            batch.put(USAGE, &key(id, &seq.to_be_bytes()), record);
+        }
+    }
+    Ok(batch)
 }

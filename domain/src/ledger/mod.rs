@@ -14,7 +14,7 @@ mod store;
 
 pub use memory::MemoryLedgerStore;
 pub use session::{Grant, SessionRequest, UsageSpec};
-pub use store::{AccountWrite, Fence, LedgerStore, StoreError, contract};
+pub use store::{AccountWrite, CommitFuture, Fence, LedgerStore, StoreError, contract};
 
 use std::collections::BTreeMap;
 

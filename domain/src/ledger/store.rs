@@ -2,6 +2,9 @@
 //! `tollgate-adapters`), ScyllaDB later, and an in-memory one for unit tests. Every
 //! implementation must pass the same contract tests.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
@@ -84,7 +87,16 @@ pub trait LedgerStore: Send + Sync + 'static {
     ) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Makes all writes durable at once (one group commit), or none of a fenced writer's.
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError>;
+
+    /// The same as [`LedgerStore::commit`], completing when durable without blocking the
+    /// caller's thread (an actor awaits it). The default commits on the caller's thread.
+    fn commit_async(&self, writes: Vec<AccountWrite>) -> CommitFuture {
+        Box::pin(std::future::ready(self.commit(writes)))
+    }
 }
+
+/// A commit in flight.
+pub type CommitFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
 /// The contract every [`LedgerStore`] must keep; run it against each backend.
 pub mod contract {
