@@ -296,6 +296,7 @@ impl SubscriberActor {
             entries: effects.entries.clone(),
             first_seq,
             answers: Vec::new(),
+            at: (self.shared.clock)(),
             usage: Vec::new(),
         }
     }

@@ -115,9 +115,51 @@ impl LedgerStore for EmbeddedLedgerStore {
         subscriber: &SubscriberId,
         idempotency_key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store
+        let stored = self
+            .store
             .get(ANSWERS, &key(subscriber, idempotency_key.as_bytes()))
-            .map_err(convert)
+            .map_err(convert)?;
+        match stored {
+            None => Ok(None),
+            // Stored as 8 bytes of the time given (seconds, big-endian), then the answer.
+            Some(v) if v.len() >= 8 => Ok(Some(v[8..].to_vec())),
+            Some(_) => Err(StoreError::Corrupt(
+                "answer shorter than its timestamp".into(),
+            )),
+        }
+    }
+
+    fn purge_answers(&self, before: jiff::Timestamp) -> Result<u64, StoreError> {
+        const CHUNK: usize = 10_000;
+        let limit = before.as_second();
+        let mut purged = 0u64;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self
+                .store
+                .scan_after(ANSWERS, after.as_deref(), CHUNK)
+                .map_err(convert)?;
+            let Some((last, _)) = rows.last() else { break };
+            after = Some(last.clone());
+            let mut batch = WriteBatch::new();
+            for (k, v) in &rows {
+                let at = v
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(i64::from_be_bytes);
+                if at.is_some_and(|at| at < limit) {
+                    batch.delete(ANSWERS, k);
+                    purged += 1;
+                }
+            }
+            if !batch.is_empty() {
+                self.store.commit(batch).map_err(convert)?;
+            }
+            if rows.len() < CHUNK {
+                break;
+            }
+        }
+        Ok(purged)
     }
 
     fn recent_usage(
@@ -161,8 +203,12 @@ fn batch(writes: &[AccountWrite]) -> Result<WriteBatch, StoreError> {
             let seq = w.first_seq + i as u64;
             batch.put(ENTRIES, &key(id, &seq.to_be_bytes()), &encode(entry)?);
         }
+        let given = w.at.as_second().to_be_bytes();
         for (k, answer) in &w.answers {
-            batch.put(ANSWERS, &key(id, k.as_bytes()), answer);
+            let mut value = Vec::with_capacity(8 + answer.len());
+            value.extend_from_slice(&given);
+            value.extend_from_slice(answer);
+            batch.put(ANSWERS, &key(id, k.as_bytes()), &value);
         }
         for (i, (_, record)) in w.usage.iter().enumerate() {
             let seq = u64::MAX - (w.first_seq + i as u64);

@@ -145,6 +145,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         metrics,
         clock: Arc::new(jiff::Timestamp::now),
     });
+    spawn_dedupe_purge(store.clone(), config.ledger.dedupe_horizon_days);
     let arbiters: Vec<Arbiter> = (0..config.actors.arbiters.resolve().max(1))
         .map(|_| Arbiter::new())
         .collect();
@@ -196,4 +197,30 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         state,
         arbiters,
     })
+}
+
+/// Every hour (and at start), forgets idempotency answers older than the dedupe horizon, on a
+/// blocking thread so the actors never wait for it.
+fn spawn_dedupe_purge(store: Arc<dyn LedgerStore>, horizon_days: u32) {
+    actix::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let horizon_s = i64::from(horizon_days) * 86_400;
+            let Ok(before) =
+                jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - horizon_s)
+            else {
+                continue;
+            };
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.purge_answers(before)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    eprintln!("dedupe: forgot {n} idempotency keys older than {horizon_days} days")
+                }
+                Ok(Err(e)) => eprintln!("dedupe: purge failed ({}): {e}", e.code()),
+                Err(e) => eprintln!("dedupe: purge task failed: {e}"),
+            }
+        }
+    });
 }

@@ -155,6 +155,39 @@ impl EmbeddedStore {
         Ok(table.get(key).store()?.map(|guard| guard.value().to_vec()))
     }
 
+    /// Reads up to `limit` rows of `table` in key order, starting after `after` (from the first
+    /// row when `None`): a cursor for walking a whole table in chunks.
+    pub fn scan_after(
+        &self,
+        table: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        validate_table_name(table)?;
+        let transaction = self.database.begin_read().store()?;
+        let table = match transaction.open_table(user_table(table)) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error).store(),
+        };
+        let start = match after {
+            Some(key) => std::ops::Bound::Excluded(key),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut entries = Vec::new();
+        for entry in table
+            .range::<&[u8]>((start, std::ops::Bound::Unbounded))
+            .store()?
+        {
+            if entries.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.store()?;
+            entries.push((key.value().to_vec(), value.value().to_vec()));
+        }
+        Ok(entries)
+    }
+
     /// Up to `limit` entries of `table` whose key starts with `prefix`, in key order.
     pub fn scan_prefix(
         &self,

@@ -11,7 +11,7 @@ use crate::ids::SubscriberId;
 struct Data {
     accounts: HashMap<SubscriberId, Account>,
     entries: HashMap<SubscriberId, Vec<Entry>>,
-    answers: HashMap<(SubscriberId, String), Vec<u8>>,
+    answers: HashMap<(SubscriberId, String), (jiff::Timestamp, Vec<u8>)>,
     usage: HashMap<SubscriberId, Vec<Vec<u8>>>,
     epochs: HashMap<u32, u64>,
     commits: u64,
@@ -42,6 +42,13 @@ impl MemoryLedgerStore {
 }
 
 impl LedgerStore for MemoryLedgerStore {
+    fn purge_answers(&self, before: jiff::Timestamp) -> Result<u64, StoreError> {
+        let mut data = self.lock()?;
+        let len = data.answers.len();
+        data.answers.retain(|_, (at, _)| *at >= before);
+        Ok((len - data.answers.len()) as u64)
+    }
+
     fn load_account(&self, subscriber: &SubscriberId) -> Result<Option<Account>, StoreError> {
         Ok(self.lock()?.accounts.get(subscriber).cloned())
     }
@@ -60,7 +67,7 @@ impl LedgerStore for MemoryLedgerStore {
             .lock()?
             .answers
             .get(&(subscriber.clone(), key.to_string()))
-            .cloned())
+            .map(|(_, answer)| answer.clone()))
     }
 
     fn recent_usage(
@@ -97,7 +104,8 @@ impl LedgerStore for MemoryLedgerStore {
                 .or_default()
                 .extend(w.entries);
             for (key, answer) in w.answers {
-                data.answers.insert((id.clone(), key.to_string()), answer);
+                data.answers
+                    .insert((id.clone(), key.to_string()), (w.at, answer));
             }
             data.usage
                 .entry(id.clone())

@@ -33,8 +33,10 @@ pub struct AccountWrite {
     pub entries: Vec<Entry>,
     /// Sequence number of the first entry (the account's entry count before the change).
     pub first_seq: u64,
-    /// Idempotency keys and the answers given, stored with the time they were given.
+    /// Idempotency keys and the answers given.
     pub answers: Vec<(SmolStr, Vec<u8>)>,
+    /// When the answers were given: they are kept for the dedupe horizon after it.
+    pub at: jiff::Timestamp,
     /// Rated usage records to keep for queries (`cdr id`, serialized rating).
     pub usage: Vec<(SmolStr, Vec<u8>)>,
 }
@@ -88,6 +90,9 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Makes all writes durable at once (one group commit), or none of a fenced writer's.
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError>;
 
+    /// Forgets idempotency answers given before `before` (the dedupe horizon); returns how many.
+    fn purge_answers(&self, before: jiff::Timestamp) -> Result<u64, StoreError>;
+
     /// The same as [`LedgerStore::commit`], completing when durable without blocking the
     /// caller's thread (an actor awaits it). The default commits on the caller's thread.
     fn commit_async(&self, writes: Vec<AccountWrite>) -> CommitFuture {
@@ -131,6 +136,7 @@ pub mod contract {
             account,
             entries,
             first_seq,
+            at: Timestamp::from_second(1_000 + first_seq as i64).unwrap_or(Timestamp::UNIX_EPOCH),
             answers: vec![(SmolStr::new(key), key.as_bytes().to_vec())],
             usage: vec![(SmolStr::new(key), format!("usage-{key}").into_bytes())],
         }
@@ -204,6 +210,21 @@ pub mod contract {
             || store.entries(&a).map_err(|e| e.to_string())?.len() != 3
         {
             return fail("a fenced write leaves nothing behind");
+        }
+        // Answers older than the horizon are forgotten, newer ones kept: k1 and k2 were given
+        // at 1000 s, k3 at 1002 s.
+        let purged = store
+            .purge_answers(Timestamp::from_second(1_001).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        if purged != 2 {
+            return Err(format!(
+                "purge before 1001 s removes the two answers given at 1000 s, removed {purged}"
+            ));
+        }
+        if store.answer(&a, "k1").map_err(|e| e.to_string())?.is_some()
+            || store.answer(&a, "k3").map_err(|e| e.to_string())?.is_none()
+        {
+            return fail("purge removes exactly the answers older than the horizon");
         }
         // A newer epoch takes over.
         store
