@@ -11,6 +11,9 @@ pub struct ActorMetrics {
     pub sessions: IntCounterVec,
     /// `tollgate_actors_subscribers_alive`.
     pub alive: IntGauge,
+    /// `tollgate_actors_mailbox_messages`: messages sent to subscriber actors and not yet
+    /// answered (queued in mailboxes or being handled), over all actors.
+    pub mailbox: IntGauge,
     /// `tollgate_ledger_commit_writes`: subscriber writes per durable commit call.
     pub commit_writes: Histogram,
     /// `tollgate_ledger_commit_seconds`: time to make a change durable.
@@ -35,6 +38,10 @@ impl ActorMetrics {
             "tollgate_actors_subscribers_alive",
             "Subscriber actors alive",
         )?;
+        let mailbox = IntGauge::new(
+            "tollgate_actors_mailbox_messages",
+            "Messages queued in or being handled by subscriber actors",
+        )?;
         let commit_writes = Histogram::with_opts(
             HistogramOpts::new(
                 "tollgate_ledger_commit_writes",
@@ -54,12 +61,14 @@ impl ActorMetrics {
         registry.register(Box::new(cdrs.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
         registry.register(Box::new(alive.clone()))?;
+        registry.register(Box::new(mailbox.clone()))?;
         registry.register(Box::new(commit_writes.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
         Ok(ActorMetrics {
             cdrs,
             sessions,
             alive,
+            mailbox,
             commit_writes,
             commit_seconds,
         })

@@ -89,16 +89,38 @@ impl Router {
         Ok(addr)
     }
 
-    /// Sends a message to a subscriber's actor, waiting for mailbox room (backpressure).
-    pub async fn send<M>(&self, id: &SubscriberId, msg: M) -> Result<M::Result, ActorError>
+    /// Sends a message to a subscriber's actor, waiting for mailbox room (backpressure). A
+    /// message that reaches an actor in the middle of passivating is sent again to its successor.
+    pub async fn send<M, T>(
+        &self,
+        id: &SubscriberId,
+        msg: M,
+    ) -> Result<Result<T, ActorError>, ActorError>
     where
-        M: Message + Send + 'static,
-        M::Result: Send,
+        M: Message<Result = Result<T, ActorError>> + Clone + Send + 'static,
+        T: Send + 'static,
         SubscriberActor: Handler<M>,
     {
-        let addr = self.actor(id)?;
-        addr.send(msg)
-            .await
-            .map_err(|e| ActorError::Unavailable(e.to_string()))
+        let mailbox = &self.shared.metrics.mailbox;
+        for _ in 0..3 {
+            let addr = self.actor(id)?;
+            mailbox.inc();
+            let sent = addr.send(msg.clone()).await;
+            mailbox.dec();
+            match sent {
+                Ok(Err(ActorError::Retired)) | Err(MailboxError::Closed) => {
+                    if let Ok(mut actors) = self.actors.lock()
+                        && actors.get(id).is_some_and(|a| a == &addr)
+                    {
+                        actors.remove(id);
+                    }
+                }
+                Ok(answer) => return Ok(answer),
+                Err(e) => return Err(ActorError::Unavailable(e.to_string())),
+            }
+        }
+        Err(ActorError::Unavailable(
+            "subscriber actor kept passivating".into(),
+        ))
     }
 }

@@ -164,6 +164,10 @@ fn charging_over_http_with_replays_bad_input_and_graceful_stop() {
         "{metrics}"
     );
     assert!(
+        metrics.contains("tollgate_actors_mailbox_messages 0"),
+        "{metrics}"
+    );
+    assert!(
         metrics.contains("tollgate_sessions_requests_total"),
         "{metrics}"
     );
