@@ -159,6 +159,11 @@ fn charging_over_http_with_replays_bad_input_and_graceful_stop() {
         .unwrap()
         .into_string()
         .unwrap();
+    // 8 records posted: 1 rated, 1 + 2 duplicates, 2 + 2 suspended (unknown subscriber, bad time).
+    assert!(
+        metrics.contains("tollgate_ingest_cdrs_total{outcome=\"suspended\"} 4"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("tollgate_ingest_cdrs_total{outcome=\"rated\"} 1"),
         "{metrics}"

@@ -93,6 +93,9 @@ pub async fn rate_records(
     let records = decoded.len();
     let mut outcomes: Vec<Option<CdrOutcome>> = vec![None; records];
     let mut by_subscriber: HashMap<SubscriberId, (Vec<usize>, Vec<Cdr>)> = HashMap::new();
+    // Records suspended before reaching an actor (undecodable, unknown subscriber): counted here,
+    // once the batch is answered, so the outcome metrics add up to every record ingested.
+    let mut outside = 0u64;
     for (i, r) in decoded.into_iter().enumerate() {
         match r {
             Ok(cdr) => {
@@ -100,7 +103,10 @@ pub async fn rate_records(
                 slot.0.push(i);
                 slot.1.push(cdr);
             }
-            Err(outcome) => outcomes[i] = Some(outcome),
+            Err(outcome) => {
+                outside += 1;
+                outcomes[i] = Some(outcome);
+            }
         }
     }
     let sends = by_subscriber
@@ -125,6 +131,7 @@ pub async fn rate_records(
             }
             Err(ActorError::UnknownSubscriber(id)) => {
                 for (i, cdr_id) in indices.into_iter().zip(ids) {
+                    outside += 1;
                     outcomes[i] = Some(suspended(
                         &cdr_id,
                         "rating.unknown_subscriber",
@@ -136,6 +143,12 @@ pub async fn rate_records(
             Err(e) => return Err(e.into()),
         }
     }
+    router
+        .shared()
+        .metrics
+        .cdrs
+        .with_label_values(&["suspended"])
+        .inc_by(outside);
     Ok(outcomes.into_iter().flatten().collect())
 }
 
