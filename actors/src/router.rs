@@ -9,7 +9,7 @@ use tollgate_cluster::ShardMap;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::Fence;
 
-use crate::subscriber::{ActorError, Registry, Shared, SubscriberActor};
+use crate::subscriber::{ActorError, Registry, Shared, SubscriberActor, forget};
 
 /// Finds or starts subscriber actors.
 pub struct Router {
@@ -109,11 +109,7 @@ impl Router {
             mailbox.dec();
             match sent {
                 Ok(Err(ActorError::Retired)) | Err(MailboxError::Closed) => {
-                    if let Ok(mut actors) = self.actors.lock()
-                        && actors.get(id).is_some_and(|a| a == &addr)
-                    {
-                        actors.remove(id);
-                    }
+                    forget(&self.actors, id, &addr);
                 }
                 Ok(answer) => return Ok(answer),
                 Err(e) => return Err(ActorError::Unavailable(e.to_string())),

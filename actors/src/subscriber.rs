@@ -41,8 +41,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Bounded mailbox: senders wait when it is full (backpressure).
     pub mailbox_capacity: usize,
-    /// Idempotency keys kept in memory per actor before falling back to the durable index.
-    pub seen_cache_len_max: usize,
+    /// Answers kept in memory per actor (in front of the durable index) before the cache is cleared.
+    pub answer_cache_len_max: usize,
 }
 
 impl Default for Settings {
@@ -53,7 +53,7 @@ impl Default for Settings {
             thresholds: Thresholds::default(),
             idle_timeout: Duration::from_secs(300),
             mailbox_capacity: 1024,
-            seen_cache_len_max: 100_000,
+            answer_cache_len_max: 100_000,
         }
     }
 }
@@ -217,6 +217,15 @@ struct Loaded {
 /// Live actors by subscriber: the router's map, which an idle actor leaves before it stops.
 pub type Registry = Arc<std::sync::Mutex<HashMap<SubscriberId, Addr<SubscriberActor>>>>;
 
+/// Removes `addr` from the registry, unless the subscriber already has a newer actor there.
+pub(crate) fn forget(registry: &Registry, id: &SubscriberId, addr: &Addr<SubscriberActor>) {
+    if let Ok(mut actors) = registry.lock()
+        && actors.get(id).is_some_and(|a| a == addr)
+    {
+        actors.remove(id);
+    }
+}
+
 /// The actor owning one subscriber's balance.
 pub struct SubscriberActor {
     id: SubscriberId,
@@ -283,7 +292,7 @@ impl SubscriberActor {
     }
 
     fn remember(&mut self, answers: impl IntoIterator<Item = (SmolStr, Vec<u8>)>) {
-        if self.recent.len() > self.shared.settings.seen_cache_len_max {
+        if self.recent.len() > self.shared.settings.answer_cache_len_max {
             self.recent.clear();
         }
         self.recent.extend(answers);
@@ -352,11 +361,7 @@ impl Actor for SubscriberActor {
                     // and a retired actor refuses everything, so it never writes next to its
                     // successor.
                     act.retired = true;
-                    if let Ok(mut registry) = act.registry.lock()
-                        && registry.get(&act.id).is_some_and(|a| a == &ctx.address())
-                    {
-                        registry.remove(&act.id);
-                    }
+                    forget(&act.registry, &act.id, &ctx.address());
                     act.state = None;
                     ctx.stop();
                 }

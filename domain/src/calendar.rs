@@ -35,8 +35,7 @@ pub struct Schedule {
     pub tz: TimeZone,
     /// Band names; spans refer to them by index.
     pub bands: Vec<SmolStr>,
-    holidays: Vec<Date>,
-    /// Holidays as days since 1970-01-01, for the fast path.
+    /// Holidays as days since 1970-01-01, sorted.
     holiday_days: Vec<i64>,
     days: [Vec<Span>; 8],
 }
@@ -203,15 +202,14 @@ impl ScheduleSpec {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut holidays = self.holidays;
-        holidays.sort();
-        holidays.dedup();
-        let holiday_days = holidays.iter().filter_map(|d| epoch_day(*d)).collect();
+        let mut holiday_days: Vec<i64> =
+            self.holidays.iter().filter_map(|d| epoch_day(*d)).collect();
+        holiday_days.sort_unstable();
+        holiday_days.dedup();
         Ok(Schedule {
             id: self.id,
             tz,
             bands: names,
-            holidays,
             holiday_days,
             days,
         })
@@ -233,7 +231,6 @@ impl Schedule {
             id,
             tz,
             bands: vec![SmolStr::new("all")],
-            holidays: Vec::new(),
             holiday_days: Vec::new(),
             days: std::array::from_fn(|_| whole_day()),
         }
@@ -241,7 +238,7 @@ impl Schedule {
 
     /// Whether `date` is a listed holiday.
     pub fn is_holiday(&self, date: Date) -> bool {
-        self.holidays.binary_search(&date).is_ok()
+        epoch_day(date).is_some_and(|day| self.holiday_days.binary_search(&day).is_ok())
     }
 
     fn span(&self, day_type: usize, second: u32) -> Span {
@@ -292,7 +289,7 @@ impl Schedule {
     fn band_at_exact(&self, at: Timestamp) -> BandAt {
         let local = self.tz.to_datetime(at);
         let date = local.date();
-        let day = if !self.holidays.is_empty() && self.is_holiday(date) {
+        let day = if !self.holiday_days.is_empty() && self.is_holiday(date) {
             HOLIDAY
         } else {
             weekday_index(date.weekday())

@@ -7,6 +7,7 @@ mod api;
 mod catalogue_file;
 mod commands;
 mod server;
+mod subscribers_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,7 +48,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
     let catalogue =
         catalogue_file::load(&path).map_err(|e| format!("catalogue {}:\n{e}", path.display()))?;
     let profiles = match &config.subscribers.bootstrap_path {
-        Some(p) => crate::commands::rate::load_subscribers(p, &catalogue)?,
+        Some(p) => crate::subscribers_file::load_subscribers(p, &catalogue)?,
         None => HashMap::new(),
     };
     let store: Arc<dyn LedgerStore> = match &config.storage.engine {

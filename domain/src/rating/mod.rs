@@ -27,7 +27,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 
-use crate::attrs::{Attributes, Condition, Scope};
+use crate::attrs::{Condition, Scope};
 use crate::catalogue::{Catalogue, DiscountKind, Offer, Plan, Product, Rule, ShareKind, UnitKind};
 use crate::cdr::{Cdr, Leg};
 use crate::ids::{CdrId, PartnerId, SubscriberId};
@@ -586,11 +586,6 @@ impl Ctx<'_> {
             prefix: SmolStr::new(digits.get(..len).unwrap_or(digits)),
         })
     }
-}
-
-/// Attributes of a subscriber that rating reads, for callers that build profiles.
-pub fn customer_attributes(pairs: &[(&str, &str)]) -> Attributes {
-    pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tollgate_domain::catalogue::Catalogue;
 use tollgate_domain::cdr::{Cdr, CdrMapping, CsvDecoder, JsonDecoder};
 use tollgate_domain::ids::SubscriberId;
@@ -20,52 +20,8 @@ use tollgate_domain::rating::{Counters, Rating, RatingError, rate};
 use tollgate_domain::subscriber::SubscriberProfile;
 
 use crate::catalogue_file::{self, LoadError};
+use crate::subscribers_file::load_subscribers;
 use crate::{Format, RateArgs};
-
-/// The subscribers file: `[[subscribers]]` entries.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubscribersFile {
-    #[serde(default)]
-    subscribers: Vec<SubscriberProfile>,
-}
-
-/// Reads a subscribers file and checks that every product or bundle it names exists.
-pub fn load_subscribers(
-    path: &Path,
-    catalogue: &Catalogue,
-) -> Result<HashMap<SubscriberId, SubscriberProfile>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let file: SubscribersFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut problems = Vec::new();
-    let mut out = HashMap::new();
-    for (i, s) in file.subscribers.into_iter().enumerate() {
-        for p in &s.products {
-            if catalogue.offer(p).is_none() {
-                problems.push(format!(
-                    "{}: subscribers[{i}] ({}): unknown product or bundle {p:?}",
-                    path.display(),
-                    s.id
-                ));
-            }
-        }
-        if out.contains_key(&s.id) {
-            problems.push(format!(
-                "{}: subscribers[{i}]: duplicate subscriber {}",
-                path.display(),
-                s.id
-            ));
-        }
-        out.insert(s.id.clone(), s);
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems.join("\n"))
-    }
-}
 
 #[derive(Serialize)]
 struct RatedLine<'a> {

@@ -7,6 +7,7 @@ use rust_decimal_macros::dec;
 use smol_str::SmolStr;
 
 use super::*;
+use crate::attrs::Attributes;
 use crate::catalogue::{Catalogue, volume_true_up};
 use crate::cdr::{Cdr, Direction, Leg};
 use crate::ids::{CdrId, SubscriberId};
