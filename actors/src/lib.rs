@@ -12,13 +12,16 @@
 //! Built so far: the subscriber actor and the router. Partner and worker actors come with later
 //! steps.
 
+mod batch;
+mod messages;
 mod metrics;
 mod router;
 mod subscriber;
 
+pub use batch::{BatchTx, Coordinator, Offer, Participant, RateCdrsIn};
+pub use messages::{
+    ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, RateCdrs, TopUp,
+};
 pub use metrics::ActorMetrics;
 pub use router::Router;
-pub use subscriber::{
-    ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, Profiles, RateCdrs,
-    Settings, Shared, SubscriberActor, TopUp,
-};
+pub use subscriber::{Profiles, Settings, Shared, SubscriberActor};

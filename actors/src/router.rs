@@ -9,7 +9,8 @@ use tollgate_cluster::ShardMap;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::Fence;
 
-use crate::subscriber::{ActorError, Registry, Shared, SubscriberActor, forget};
+use crate::messages::ActorError;
+use crate::subscriber::{Registry, Shared, SubscriberActor, forget};
 
 /// Finds or starts subscriber actors.
 pub struct Router {

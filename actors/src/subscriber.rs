@@ -6,27 +6,29 @@
 //! only when the previous one is durable, so decisions never race on the balance. A restart (a
 //! failed commit, or the supervisor) drops the in-memory state; it is reloaded from storage.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use jiff::Timestamp;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
-use tollgate_domain::catalogue::Catalogue;
-use tollgate_domain::cdr::Cdr;
+use tollgate_domain::catalogue::Timeline;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{
-    Account, AccountWrite, Effects, Fence, Grant, LedgerStore, Mode, Refusal, SessionRequest,
-    Status, StoreError, Thresholds,
+    Account, AccountWrite, Effects, Fence, Grant, LedgerStore, Refusal, SessionRequest, StoreError,
+    Thresholds,
 };
 use tollgate_domain::money::Money;
-use tollgate_domain::rating::{CounterKey, rate};
+use tollgate_domain::rating::{Rating, RatingError};
 use tollgate_domain::subscriber::SubscriberProfile;
 
+use crate::messages::{ActorError, BalanceView, Charge, TopUp};
 use crate::metrics::ActorMetrics;
+
+mod balance;
+mod rating;
 
 /// Limits and policies of subscriber actors.
 #[derive(Debug, Clone)]
@@ -66,8 +68,8 @@ pub trait Profiles: Send + Sync + 'static {
 
 /// What every subscriber actor of a node shares.
 pub struct Shared {
-    /// The catalogue in force (swapped atomically on publish).
-    pub catalogue: RwLock<Arc<Catalogue>>,
+    /// Published catalogue versions (the whole timeline is swapped atomically on publish).
+    pub catalogue: RwLock<Arc<Timeline>>,
     /// Profiles.
     pub profiles: Arc<dyn Profiles>,
     /// Durable storage.
@@ -81,132 +83,39 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn catalogue(&self) -> Arc<Catalogue> {
+    /// A snapshot of the catalogue versions. A handler takes one per message and never holds
+    /// the lock while it rates.
+    pub fn timeline(&self) -> Arc<Timeline> {
         match self.catalogue.read() {
-            Ok(c) => c.clone(),
+            Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
-}
 
-/// Failures that are not answers (the caller may retry with the same idempotency key).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ActorError {
-    /// Storage failed; nothing was applied.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The subscriber is not provisioned.
-    #[error("unknown subscriber {0}")]
-    UnknownSubscriber(SubscriberId),
-    /// The actor stopped or its mailbox is closed.
-    #[error("subscriber actor unavailable: {0}")]
-    Unavailable(String),
-    /// The actor passivated itself (idle); the router retries on a fresh actor.
-    #[error("subscriber actor passivated")]
-    Retired,
-}
-
-impl ActorError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ActorError::Store(e) => e.code(),
-            ActorError::UnknownSubscriber(_) => "subscriber.unknown",
-            ActorError::Unavailable(_) | ActorError::Retired => "actor.unavailable",
+    /// Installs new catalogue versions (on publish); messages being handled keep their snapshot.
+    pub fn set_timeline(&self, timeline: Arc<Timeline>) {
+        match self.catalogue.write() {
+            Ok(mut t) => *t = timeline,
+            Err(poisoned) => *poisoned.into_inner() = timeline,
         }
     }
 }
 
-/// The outcome of one CDR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "lowercase")]
-pub enum CdrOutcome {
-    /// Rated and durably charged.
-    Rated {
-        /// CDR id.
-        cdr_id: SmolStr,
-        /// Charge.
-        charge: Money,
-        /// Readable explanation.
-        explanation: String,
-    },
-    /// Seen before: nothing charged again; the original charge is repeated.
-    Duplicate {
-        /// CDR id.
-        cdr_id: SmolStr,
-        /// Charge of the first time.
-        charge: Money,
-    },
-    /// Not rateable: not charged, with a reason code.
-    Suspended {
-        /// CDR id.
-        cdr_id: SmolStr,
-        /// Reason code.
-        reason: SmolStr,
-        /// Message.
-        message: String,
-    },
+/// What a rated CDR's usage record holds: the rating and the catalogue version that priced it.
+#[derive(Serialize)]
+struct UsageRecord<'a> {
+    #[serde(flatten)]
+    rating: &'a Rating,
+    catalogue_version: u64,
 }
 
-/// Rate and charge CDRs of this subscriber; one durable write for the whole batch.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<Vec<CdrOutcome>, ActorError>")]
-pub struct RateCdrs(pub Vec<Cdr>);
-
-/// A real-time charging request.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<Result<Grant, Refusal>, ActorError>")]
-pub struct Charge(pub SessionRequest);
-
-/// A top-up (idempotent by id).
-#[derive(Message, Clone)]
-#[rtype(result = "Result<Result<BalanceView, Refusal>, ActorError>")]
-pub struct TopUp {
-    /// Idempotency key.
-    pub id: SmolStr,
-    /// Amount.
-    pub amount: Money,
-}
-
-/// Read the balance.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<BalanceView, ActorError>")]
-pub struct GetBalance;
-
-/// Free units left in an allowance this period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FreeUnits {
-    /// Allowance id.
-    pub allowance: SmolStr,
-    /// Period.
-    pub period: SmolStr,
-    /// Units left.
-    pub left: u64,
-    /// Units per period.
-    pub total: u64,
-}
-
-/// A subscriber's balances as care agents and network elements see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BalanceView {
-    /// Subscriber.
-    pub subscriber: SubscriberId,
-    /// Prepaid or postpaid.
-    pub mode: Mode,
-    /// Status.
-    pub status: Status,
-    /// Balance.
-    pub balance: Money,
-    /// Reserved by open sessions.
-    pub reserved: Money,
-    /// Available for new reservations.
-    pub available: Money,
-    /// Open sessions.
-    pub open_sessions: usize,
-    /// Free units left.
-    pub free_units: Vec<FreeUnits>,
-    /// Ledger entries so far.
-    pub entries: u64,
+/// The parts of a stored CDR answer a duplicate repeats (older answers have no version).
+#[derive(Deserialize)]
+struct StoredRated {
+    outcome: SmolStr,
+    charge: Money,
+    #[serde(default)]
+    catalogue_version: Option<u64>,
 }
 
 struct Loaded {
@@ -271,8 +180,18 @@ impl SubscriberActor {
             let account = match self.shared.store.load_account(&self.id)? {
                 Some(account) => account,
                 None => {
-                    let catalogue = self.shared.catalogue();
-                    let currency = profile.currency.unwrap_or(catalogue.currency);
+                    let now = (self.shared.clock)();
+                    let currency = match profile.currency {
+                        Some(c) => c,
+                        None => self
+                            .shared
+                            .timeline()
+                            .in_force_or_first(now)
+                            .map(|(_, catalogue)| catalogue.currency)
+                            .ok_or_else(|| {
+                                ActorError::Unavailable("no catalogue version is published".into())
+                            })?,
+                    };
                     Account::new(self.id.clone(), currency, profile.mode)
                 }
             };
@@ -307,6 +226,7 @@ impl SubscriberActor {
             answers: Vec::new(),
             at: (self.shared.clock)(),
             usage: Vec::new(),
+            audit: Vec::new(),
         }
     }
 
@@ -388,123 +308,6 @@ fn ready<T: 'static>(value: Result<T, ActorError>) -> Reply<T> {
     AtomicResponse::new(Box::pin(actix::fut::ready(value)))
 }
 
-impl Handler<RateCdrs> for SubscriberActor {
-    type Result = Reply<Vec<CdrOutcome>>;
-
-    fn handle(&mut self, msg: RateCdrs, _ctx: &mut Self::Context) -> Self::Result {
-        if self.retired {
-            return ready(Err(ActorError::Retired));
-        }
-        self.last_active = Instant::now();
-        let catalogue = self.shared.catalogue();
-        let thresholds = self.shared.settings.thresholds;
-        let now = (self.shared.clock)();
-        let mut outcomes = Vec::with_capacity(msg.0.len());
-        let mut answers: Vec<(SmolStr, Vec<u8>)> = Vec::new();
-        let mut usage: Vec<(SmolStr, Vec<u8>)> = Vec::new();
-        let mut all = Effects::default();
-        let mut batch_keys: HashSet<SmolStr> = HashSet::new();
-        let (mut next, profile, first_seq) = match self.load() {
-            Ok(l) => (l.account.clone(), l.profile.clone(), l.account.entry_count),
-            Err(e) => return ready(Err(e)),
-        };
-        for cdr in msg.0 {
-            let key = smol_str::format_smolstr!("cdr:{}", cdr.id);
-            let earlier = if batch_keys.contains(&key) {
-                answers
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, a)| a.clone())
-            } else {
-                match self.answer(&key) {
-                    Ok(a) => a,
-                    Err(e) => return ready(Err(e)),
-                }
-            };
-            if let Some(stored) = earlier {
-                let charge =
-                    serde_json::from_slice::<CdrOutcome>(&stored)
-                        .ok()
-                        .and_then(|o| match o {
-                            CdrOutcome::Rated { charge, .. } => Some(charge),
-                            _ => None,
-                        });
-                self.shared
-                    .metrics
-                    .cdrs
-                    .with_label_values(&["duplicate"])
-                    .inc();
-                outcomes.push(CdrOutcome::Duplicate {
-                    cdr_id: SmolStr::new(cdr.id.as_str()),
-                    charge: charge.unwrap_or(Money::zero(next.currency)),
-                });
-                continue;
-            }
-            let rated = rate(&catalogue, &profile, &cdr, &next.counters)
-                .map_err(|e| (SmolStr::new(e.code()), e.to_string()))
-                .and_then(|rating| {
-                    next.charge(&rating, now)
-                        .map(|effects| (rating, effects))
-                        .map_err(|r| (SmolStr::new(r.code()), r.to_string()))
-                });
-            match rated {
-                Ok((rating, effects)) => {
-                    next.apply(&effects, &thresholds);
-                    all.entries.extend(effects.entries);
-                    let outcome = CdrOutcome::Rated {
-                        cdr_id: SmolStr::new(cdr.id.as_str()),
-                        charge: rating.charge,
-                        explanation: rating.explanation.to_string(),
-                    };
-                    if let (Ok(answer), Ok(record)) =
-                        (serde_json::to_vec(&outcome), serde_json::to_vec(&rating))
-                    {
-                        answers.push((key.clone(), answer));
-                        usage.push((SmolStr::new(cdr.id.as_str()), record));
-                    }
-                    batch_keys.insert(key);
-                    self.shared.metrics.cdrs.with_label_values(&["rated"]).inc();
-                    outcomes.push(outcome);
-                }
-                Err((reason, message)) => {
-                    self.shared
-                        .metrics
-                        .cdrs
-                        .with_label_values(&["suspended"])
-                        .inc();
-                    outcomes.push(CdrOutcome::Suspended {
-                        cdr_id: SmolStr::new(cdr.id.as_str()),
-                        reason,
-                        message,
-                    });
-                }
-            }
-        }
-        if answers.is_empty() {
-            return ready(Ok(outcomes));
-        }
-        let mut write = self.write(&next, &all, first_seq);
-        write.answers = answers.clone();
-        write.usage = usage;
-        let fut = self.commit(write);
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-            move |result, act, _ctx| match result {
-                Ok(()) => {
-                    act.remember(answers);
-                    if let Some(state) = act.state.as_mut() {
-                        state.account = next;
-                    }
-                    Ok(outcomes)
-                }
-                Err(e) => {
-                    act.state = None;
-                    Err(e)
-                }
-            },
-        )))
-    }
-}
-
 impl Handler<Charge> for SubscriberActor {
     type Result = Reply<Result<Grant, Refusal>>;
 
@@ -548,15 +351,27 @@ impl Handler<Charge> for SubscriberActor {
         let first_seq = next.entry_count;
         let mut all = Effects::default();
         Self::expire_into(&mut next, &thresholds, now, &mut all);
-        let catalogue = self.shared.catalogue();
-        let answer = next.session(
-            &catalogue,
-            &profile,
-            &request,
-            now,
-            settings.reservation_ttl_s,
-            settings.grant_units_max,
-        );
+        // A session is priced by the version in force when its usage started (the same for all
+        // its reports), an event by the one in force at its time.
+        let timeline = self.shared.timeline();
+        let at = usage_start(&next, &request).unwrap_or(now);
+        let answer = match timeline.at(at) {
+            Some((_, catalogue)) => next.session(
+                catalogue,
+                &profile,
+                &request,
+                now,
+                settings.reservation_ttl_s,
+                settings.grant_units_max,
+            ),
+            None => {
+                let e = RatingError::NoCatalogueVersion(at);
+                Err(Refusal::Rating {
+                    reason: SmolStr::new(e.code()),
+                    message: e.to_string(),
+                })
+            }
+        };
         if let Ok((effects, _)) = &answer {
             next.apply(effects, &thresholds);
             all.entries.extend(effects.entries.iter().cloned());
@@ -621,9 +436,15 @@ impl Handler<TopUp> for SubscriberActor {
             Ok(e) => e,
             Err(refusal) => return ready(Ok(Err(refusal))),
         };
+        let before = balance_summary(&next);
         next.apply(&effects, &thresholds);
         let mut write = self.write(&next, &effects, first_seq);
         write.answers = vec![(key.clone(), b"{}".to_vec())];
+        if let Some(mut record) = msg.audit {
+            record.before = Some(before);
+            record.after = Some(balance_summary(&next));
+            write.audit.push(record);
+        }
         let fut = self.commit(write);
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(
             move |result, act, _ctx| match result {
@@ -643,75 +464,26 @@ impl Handler<TopUp> for SubscriberActor {
     }
 }
 
-impl SubscriberActor {
-    fn view(&mut self) -> Result<BalanceView, ActorError> {
-        let now = (self.shared.clock)();
-        let catalogue = self.shared.catalogue();
-        let thresholds = self.shared.settings.thresholds;
-        let loaded = self.load()?;
-        // Lapsed reservations count as released in what we show, even before they are written.
-        let mut account = loaded.account.clone();
-        let expired = account.expire(now);
-        account.apply(&expired, &thresholds);
-        let money = |amount: Decimal| Money::new(amount, account.currency);
-        let mut free_units = Vec::new();
-        for offer in &loaded.profile.products {
-            let products: Vec<u32> = match catalogue.offer(offer) {
-                Some(tollgate_domain::catalogue::Offer::Product(p)) => vec![p],
-                Some(tollgate_domain::catalogue::Offer::Bundle(b)) => catalogue
-                    .bundles
-                    .get(b as usize)
-                    .map(|b| b.products.clone())
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            };
-            for p in products {
-                let Some(product) = catalogue.products.get(p as usize) else {
-                    continue;
-                };
-                for &a in &product.allowances {
-                    let Some(allowance) = catalogue.allowances.get(a as usize) else {
-                        continue;
-                    };
-                    let period = allowance.period.key(&catalogue.timezone, now);
-                    let used = account
-                        .counters
-                        .get(&CounterKey {
-                            name: allowance.counter.clone(),
-                            period: period.clone(),
-                        })
-                        .units;
-                    free_units.push(FreeUnits {
-                        allowance: allowance.id.clone(),
-                        period,
-                        left: allowance.units.saturating_sub(used),
-                        total: allowance.units,
-                    });
-                }
-            }
-        }
-        Ok(BalanceView {
-            subscriber: account.subscriber.clone(),
-            mode: account.mode,
-            status: account.status,
-            balance: money(account.balance),
-            reserved: money(account.reserved),
-            available: money(account.available()),
-            open_sessions: account.reservations.len(),
-            free_units,
-            entries: account.entry_count,
-        })
-    }
+/// What an audit record keeps of an account: balance, reserved amount, status.
+fn balance_summary(account: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "balance": account.balance.to_string(),
+        "reserved": account.reserved.to_string(),
+        "currency": account.currency,
+        "status": account.status,
+        "entry_count": account.entry_count,
+    })
 }
 
-impl Handler<GetBalance> for SubscriberActor {
-    type Result = Result<BalanceView, ActorError>;
-
-    fn handle(&mut self, _msg: GetBalance, _ctx: &mut Self::Context) -> Self::Result {
-        if self.retired {
-            return Err(ActorError::Retired);
+/// When the usage a request prices started: given, or (reports) the open session's start.
+fn usage_start(account: &Account, request: &SessionRequest) -> Option<Timestamp> {
+    match request {
+        SessionRequest::Initial { usage, .. } | SessionRequest::Event { usage, .. } => usage.start,
+        SessionRequest::Update { session, .. } | SessionRequest::Terminate { session, .. } => {
+            account
+                .reservations
+                .get(session)
+                .and_then(|r| r.usage.start)
         }
-        self.last_active = Instant::now();
-        self.view()
     }
 }

@@ -14,7 +14,7 @@ use tollgate_actors::{
     TopUp,
 };
 use tollgate_cluster::ShardMap;
-use tollgate_domain::catalogue::Catalogue;
+use tollgate_domain::catalogue::{Catalogue, Timeline};
 use tollgate_domain::cdr::{Cdr, Direction};
 use tollgate_domain::ids::{CdrId, SubscriberId};
 use tollgate_domain::ledger::{LedgerStore, MemoryLedgerStore, Mode, SessionRequest, UsageSpec};
@@ -52,8 +52,16 @@ fn router(store: Arc<dyn LedgerStore>) -> Router {
     router_with(store, Settings::default())
 }
 
+fn catalogue(rate: &str) -> Arc<Catalogue> {
+    let text = CATALOGUE.replace("0.60", rate);
+    Arc::new(Catalogue::from_toml(&text, "t.toml", &mut |_| Err(String::new())).unwrap())
+}
+
 fn router_with(store: Arc<dyn LedgerStore>, settings: Settings) -> Router {
-    let catalogue = Catalogue::from_toml(CATALOGUE, "t.toml", &mut |_| Err(String::new())).unwrap();
+    router_on(store, settings, Timeline::single(catalogue("0.60")))
+}
+
+fn router_on(store: Arc<dyn LedgerStore>, settings: Settings, timeline: Timeline) -> Router {
     let mut profiles = HashMap::new();
     for (id, mode) in [("pre", Mode::Prepaid), ("post", Mode::Postpaid)] {
         profiles.insert(
@@ -68,7 +76,7 @@ fn router_with(store: Arc<dyn LedgerStore>, settings: Settings) -> Router {
         );
     }
     let shared = Arc::new(Shared {
-        catalogue: RwLock::new(Arc::new(catalogue)),
+        catalogue: RwLock::new(Arc::new(timeline)),
         profiles: Arc::new(Fixed(profiles)),
         store,
         settings,
@@ -100,6 +108,7 @@ async fn a_hundred_concurrent_sessions_on_10_00_get_exactly_16_grants() {
         .send(
             &pre,
             TopUp {
+                audit: None,
                 id: "t1".into(),
                 amount: Money::new(dec!(10.00), Currency::EUR),
             },
@@ -147,6 +156,7 @@ async fn replayed_requests_and_top_ups_answer_the_same_and_apply_once() {
     let router = router(store.clone());
     let pre = SubscriberId::new("pre");
     let top = |id: &str| TopUp {
+        audit: None,
         id: id.into(),
         amount: Money::new(dec!(5.00), Currency::EUR),
     };
@@ -288,6 +298,7 @@ async fn idle_actors_stop_and_come_back_with_their_durable_state() {
         .send(
             &pre,
             TopUp {
+                audit: None,
                 id: "t1".into(),
                 amount: Money::new(dec!(3.00), Currency::EUR),
             },
@@ -310,4 +321,337 @@ async fn idle_actors_stop_and_come_back_with_their_durable_state() {
         "a new actor reloads the durable state"
     );
     assert_eq!(router.shared().metrics.alive.get(), 1);
+}
+
+fn ts(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn voice_cdr(subscriber: &SubscriberId, id: &str, start: &str, units: u64) -> Cdr {
+    Cdr {
+        id: CdrId::new(id),
+        subscriber: subscriber.clone(),
+        service: "voice".into(),
+        direction: Direction::Outbound,
+        caller: None,
+        callee: None,
+        start: ts(start),
+        units: Some(units),
+        trunk: None,
+        legs: Vec::new(),
+        attributes: Default::default(),
+    }
+}
+
+/// Version 1 (0.60 a minute) from 2026-01-01, version 2 (1.20 a minute) from 2026-03-01.
+fn two_versions() -> Timeline {
+    Timeline::new(vec![
+        (1, ts("2026-01-01T00:00:00Z"), catalogue("0.60")),
+        (2, ts("2026-03-01T00:00:00Z"), catalogue("1.20")),
+    ])
+}
+
+fn rated(outcome: &CdrOutcome) -> (rust_decimal::Decimal, u64) {
+    match outcome {
+        CdrOutcome::Rated {
+            charge,
+            catalogue_version,
+            ..
+        } => (charge.amount, *catalogue_version),
+        other => panic!("not rated: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn each_cdr_is_rated_by_the_version_in_force_at_its_start() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let router = router_on(store.clone(), Settings::default(), two_versions());
+    let post = SubscriberId::new("post");
+    let batch = vec![
+        voice_cdr(&post, "before", "2026-02-28T23:59:59Z", 60),
+        voice_cdr(&post, "at", "2026-03-01T00:00:00Z", 60),
+        voice_cdr(&post, "after", "2026-03-02T09:00:00Z", 61),
+        voice_cdr(&post, "too-early", "2025-12-31T23:59:59Z", 60),
+    ];
+    let outcomes = router
+        .send(&post, RateCdrs(batch.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rated(&outcomes[0]), (dec!(0.60), 1));
+    assert_eq!(rated(&outcomes[1]), (dec!(1.20), 2));
+    assert_eq!(rated(&outcomes[2]), (dec!(2.40), 2));
+    match &outcomes[3] {
+        CdrOutcome::Suspended { reason, .. } => assert_eq!(reason, "rating.no_catalogue_version"),
+        other => panic!("{other:?}"),
+    }
+    // The usage history names the version of each record.
+    let usage: Vec<serde_json::Value> = store
+        .recent_usage(&post, 10)
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(r).unwrap())
+        .collect();
+    let versions: Vec<(String, u64)> = usage
+        .iter()
+        .map(|u| {
+            (
+                u["cdr_id"].as_str().unwrap().to_string(),
+                u["catalogue_version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        vec![("after".into(), 2), ("at".into(), 2), ("before".into(), 1)]
+    );
+    // Publishing a version 3 that reprices everything changes nothing for duplicates: they
+    // answer what the first answer said.
+    router.shared().set_timeline(Arc::new(two_versions().with(
+        3,
+        ts("2020-01-01T00:00:00Z"),
+        catalogue("9.00"),
+    )));
+    let again = router.send(&post, RateCdrs(batch)).await.unwrap().unwrap();
+    let repeated: Vec<_> = again[..3]
+        .iter()
+        .map(|o| match o {
+            CdrOutcome::Duplicate {
+                charge,
+                catalogue_version,
+                ..
+            } => (charge.amount, *catalogue_version),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        repeated,
+        vec![
+            (dec!(0.60), Some(1)),
+            (dec!(1.20), Some(2)),
+            (dec!(2.40), Some(2))
+        ]
+    );
+    // The CDR that had no version is rated now, by the version 3 in force at its start.
+    assert_eq!(rated(&again[3]), (dec!(9.00), 3));
+}
+
+#[actix_rt::test]
+async fn events_and_sessions_are_priced_by_the_version_in_force_when_they_start() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let router = router_on(store, Settings::default(), two_versions());
+    let post = SubscriberId::new("post");
+    let event = |request: &str, start: &str| {
+        let mut usage = usage();
+        usage.start = Some(ts(start));
+        Charge(SessionRequest::Event {
+            request: request.into(),
+            usage,
+            units: 60,
+        })
+    };
+    let charged = |grant: Result<_, tollgate_domain::ledger::Refusal>| {
+        let grant: tollgate_domain::ledger::Grant = grant.unwrap();
+        grant.charged.amount
+    };
+    let old = router
+        .send(&post, event("e1", "2026-02-15T12:00:00Z"))
+        .await;
+    assert_eq!(charged(old.unwrap().unwrap()), dec!(0.60));
+    let new = router
+        .send(&post, event("e2", "2026-03-01T12:00:00Z"))
+        .await;
+    assert_eq!(charged(new.unwrap().unwrap()), dec!(1.20));
+    let refused = router
+        .send(&post, event("e3", "2025-06-01T00:00:00Z"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code(), "rating.no_catalogue_version");
+    // Without a start, an event is priced at the request time (the clock: 2026-03-02).
+    let now = Charge(SessionRequest::Event {
+        request: "e4".into(),
+        usage: usage(),
+        units: 60,
+    });
+    assert_eq!(
+        charged(router.send(&post, now).await.unwrap().unwrap()),
+        dec!(1.20)
+    );
+    // A session that started under version 1 stays on it for all its reports.
+    let mut started = usage();
+    started.start = Some(ts("2026-02-28T23:59:00Z"));
+    let initial = SessionRequest::Initial {
+        session: "s".into(),
+        request: "1".into(),
+        usage: started,
+        requested_units: 120,
+    };
+    router
+        .send(&post, Charge(initial))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let end = SessionRequest::Terminate {
+        session: "s".into(),
+        request: "2".into(),
+        used_units: 120,
+    };
+    let end = router.send(&post, Charge(end)).await.unwrap().unwrap();
+    assert_eq!(end.unwrap().session_charged.amount, dec!(1.20));
+}
+
+#[actix_rt::test]
+async fn swapping_the_timeline_while_batches_are_sent_never_fails_a_cdr() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let router = Arc::new(router_on(store, Settings::default(), two_versions()));
+    let post = SubscriberId::new("post");
+    let only_v1 = Arc::new(Timeline::single(catalogue("0.60")));
+    let both = Arc::new(two_versions());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swaps = {
+        let (router, stop) = (router.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let next = if n.is_multiple_of(2) { &only_v1 } else { &both };
+                router.shared().set_timeline(next.clone());
+                n += 1;
+                std::thread::yield_now();
+            }
+            n
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    for b in 0..40 {
+        let batch: Vec<Cdr> = (0..25)
+            .map(|i| voice_cdr(&post, &format!("b{b}-{i}"), "2026-03-01T10:00:00Z", 60))
+            .collect();
+        let outcomes = router.send(&post, RateCdrs(batch)).await.unwrap().unwrap();
+        assert_eq!(outcomes.len(), 25);
+        let versions: std::collections::HashSet<u64> = outcomes
+            .iter()
+            .map(|o| {
+                let (charge, version) = rated(o);
+                let expected = if version == 1 { dec!(0.60) } else { dec!(1.20) };
+                assert_eq!(charge, expected, "version {version} priced it");
+                version
+            })
+            .collect();
+        assert_eq!(versions.len(), 1, "one snapshot per batch: {versions:?}");
+        seen.extend(versions);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swapped = swaps.join().unwrap();
+    assert!(swapped > 1, "the timeline was swapped {swapped} times");
+    assert!(seen.is_subset(&[1, 2].into()), "{seen:?}");
+}
+
+fn voice(subscriber: &SubscriberId, id: &str, units: u64) -> Cdr {
+    Cdr {
+        id: CdrId::new(id),
+        subscriber: subscriber.clone(),
+        service: "voice".into(),
+        direction: Direction::Outbound,
+        caller: None,
+        callee: None,
+        start: "2026-03-02T09:00:00Z".parse().unwrap(),
+        units: Some(units),
+        trunk: None,
+        legs: Vec::new(),
+        attributes: Default::default(),
+    }
+}
+
+/// One batch transaction over two subscribers: both offer, the coordinator commits their writes
+/// together; an aborted batch leaves nothing applied and can be resent.
+#[actix_rt::test]
+async fn batch_transactions_commit_every_subscriber_together_or_nothing() {
+    use tollgate_actors::{BatchTx, RateCdrsIn};
+    let store = Arc::new(MemoryLedgerStore::new());
+    let router = Arc::new(router(store.clone()));
+    let (pre, post) = (SubscriberId::new("pre"), SubscriberId::new("post"));
+    router
+        .send(
+            &pre,
+            TopUp {
+                audit: None,
+                id: "t".into(),
+                amount: Money::new(dec!(10), Currency::EUR),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let commits_before = store.commits();
+
+    let run = |abort: bool| {
+        let router = router.clone();
+        let store = store.clone();
+        let (pre, post) = (pre.clone(), post.clone());
+        async move {
+            let (tx, mut coordinator) = BatchTx::new(2);
+            let sends: Vec<_> = [(pre.clone(), "p1"), (post.clone(), "q1")]
+                .into_iter()
+                .map(|(s, id)| {
+                    let router = router.clone();
+                    let msg = RateCdrsIn {
+                        cdrs: vec![voice(&s, id, 60)],
+                        tx: tx.clone(),
+                    };
+                    actix::spawn(async move { router.send(&s, msg).await })
+                })
+                .collect();
+            drop(tx);
+            let offers = coordinator.offers().await;
+            assert_eq!(offers.len(), 2);
+            let writes: Vec<_> = offers
+                .into_iter()
+                .filter_map(|o| o.write.unwrap())
+                .collect();
+            assert_eq!(writes.len(), 2, "both subscribers change");
+            if abort {
+                coordinator.decide(Err(tollgate_domain::ledger::StoreError::Io("abort".into())));
+            } else {
+                store.commit(writes).unwrap();
+                coordinator.decide(Ok(()));
+            }
+            let mut results = Vec::new();
+            for s in sends {
+                results.push(s.await.unwrap());
+            }
+            results
+        }
+    };
+
+    // Aborted: both answer an error; nothing changed.
+    for r in run(true).await {
+        assert!(matches!(r, Ok(Err(_))), "{:?}", r.map(|x| x.is_ok()));
+    }
+    let balance = router.send(&pre, GetBalance).await.unwrap().unwrap();
+    assert_eq!(balance.balance.amount, dec!(10));
+    assert_eq!(store.commits(), commits_before, "nothing was written");
+
+    // Committed: both rated, once, in one write.
+    for r in run(false).await {
+        let outcomes = r.unwrap().unwrap();
+        assert!(matches!(outcomes[0], CdrOutcome::Rated { .. }));
+    }
+    assert_eq!(
+        store.commits(),
+        commits_before + 1,
+        "one write for both subscribers"
+    );
+    let balance = router.send(&pre, GetBalance).await.unwrap().unwrap();
+    assert_eq!(balance.balance.amount, dec!(9.40));
+    // Redelivered: duplicates, nothing written.
+    let again = router
+        .send(&post, RateCdrs(vec![voice(&post, "q1", 60)]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(again[0], CdrOutcome::Duplicate { .. }));
 }

@@ -9,8 +9,12 @@
 //!
 //! Every commit carries the writer's shard epoch and raises the stored one: a stale owner's
 //! writes are refused whole.
+//!
+//! The audit records an [`AccountWrite`] carries (admin changes made through an actor, such as
+//! top-ups) go into the shared `audit` table in the same batch (see [`crate::admin`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_domain::ids::SubscriberId;
@@ -18,6 +22,7 @@ use tollgate_domain::ledger::{
     Account, AccountWrite, CommitFuture, Entry, LedgerStore, StoreError,
 };
 
+use crate::admin::put_audit;
 use crate::embedded::{self, EmbeddedStore, StoreConfig, WriteBatch};
 
 const ACCOUNTS: &str = "accounts";
@@ -29,10 +34,11 @@ const SCAN_LIMIT: usize = 1_000_000;
 
 /// Ledger storage on the embedded (redb) store with group commit.
 pub struct EmbeddedLedgerStore {
-    store: EmbeddedStore,
+    store: Arc<EmbeddedStore>,
 }
 
-fn convert(e: embedded::StoreError) -> StoreError {
+/// The ledger's view of an embedded store error.
+pub(crate) fn convert(e: embedded::StoreError) -> StoreError {
     match e {
         embedded::StoreError::Fenced {
             shard,
@@ -76,8 +82,19 @@ impl EmbeddedLedgerStore {
         config.batch_len_max = batch_len_max.max(1);
         config.flush_interval = flush_interval;
         Ok(EmbeddedLedgerStore {
-            store: EmbeddedStore::open(config).map_err(convert)?,
+            store: Arc::new(EmbeddedStore::open(config).map_err(convert)?),
         })
+    }
+
+    /// Ledger storage on an already opened store, shared with other stores (the admin store)
+    /// so that one file has one writer thread.
+    pub fn with_store(store: Arc<EmbeddedStore>) -> Self {
+        EmbeddedLedgerStore { store }
+    }
+
+    /// The underlying store, to share it with other stores.
+    pub fn shared_store(&self) -> Arc<EmbeddedStore> {
+        Arc::clone(&self.store)
     }
 
     /// The underlying store's statistics.
@@ -193,6 +210,16 @@ impl LedgerStore for EmbeddedLedgerStore {
 /// Encodes writes into one batch: fencing first, then every row.
 fn batch(writes: &[AccountWrite]) -> Result<WriteBatch, StoreError> {
     let mut batch = WriteBatch::new();
+    put_accounts(&mut batch, writes)?;
+    Ok(batch)
+}
+
+/// Adds the fencing and every row of `writes` to `batch` (shared with the ingest store, whose
+/// batches carry ledger writes together with suspense rows and source positions).
+pub(crate) fn put_accounts(
+    batch: &mut WriteBatch,
+    writes: &[AccountWrite],
+) -> Result<(), StoreError> {
     for w in writes {
         let id = &w.account.subscriber;
         batch
@@ -214,6 +241,9 @@ fn batch(writes: &[AccountWrite]) -> Result<WriteBatch, StoreError> {
             let seq = u64::MAX - (w.first_seq + i as u64);
             batch.put(USAGE, &key(id, &seq.to_be_bytes()), record);
         }
+        for record in &w.audit {
+            put_audit(batch, record)?;
+        }
     }
-    Ok(batch)
+    Ok(())
 }

@@ -5,7 +5,10 @@
 //! CDR source. Vendor errors are converted to Tollgate errors at this edge.
 //!
 //! Built from Step 2 on: the embedded store lives in [`embedded`]; the ledger's storage contract
-//! on top of it in [`ledger`].
+//! on top of it in [`ledger`]; the administration storage contract (users, tokens, roles,
+//! catalogue drafts and versions, audit trail) on the same store in [`admin`].
 
+pub mod admin;
 pub mod embedded;
 pub mod ledger;
+pub mod mediation;

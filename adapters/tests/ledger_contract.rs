@@ -30,4 +30,6 @@ fn embedded_store_keeps_the_ledger_contract() {
 #[test]
 fn memory_store_keeps_the_ledger_contract() {
     contract::run(&MemoryLedgerStore::new()).unwrap();
+    let store = MemoryLedgerStore::new();
+    contract::run_with_audit(&store, &|| Ok(store.audit_records())).unwrap();
 }

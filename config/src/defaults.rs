@@ -11,6 +11,18 @@ pub const DATA_DIR: &str = "./tollgate-data";
 pub const HTTP_LISTEN: &str = "127.0.0.1:8080";
 /// `http.body_limit_bytes` (16 MiB).
 pub const HTTP_BODY_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// `http.upload_limit_bytes` (64 MiB).
+pub const HTTP_UPLOAD_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// `auth.public_paths`.
+pub const AUTH_PUBLIC_PATHS: &[&str] = &["/health", "/ready", "/metrics", "/v1/openapi.json"];
+/// `auth.bootstrap_token_id`.
+pub const AUTH_BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
+/// `auth.jwt.roles_claim`.
+pub const JWT_ROLES_CLAIM: &str = "roles";
+/// `auth.jwt.subject_claim`.
+pub const JWT_SUBJECT_CLAIM: &str = "sub";
+/// `auth.jwt.leeway_s`.
+pub const JWT_LEEWAY_S: u64 = 30;
 /// `shards.count`.
 pub const SHARDS_COUNT: u64 = 256;
 /// File name of the embedded store inside `node.data_dir` (`storage.embedded.path`).
@@ -48,6 +60,24 @@ pub mod limits {
     pub const PATH_LEN: RangeInclusive<usize> = 1..=4096;
     /// `http.body_limit_bytes` (up to 1 GiB).
     pub const HTTP_BODY_LIMIT_BYTES: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
+    /// `http.upload_limit_bytes` (up to 1 GiB; at least `http.body_limit_bytes`).
+    pub const HTTP_UPLOAD_LIMIT_BYTES: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
+    /// Number of entries of `auth.public_paths`.
+    pub const AUTH_PUBLIC_PATHS_LEN: RangeInclusive<usize> = 0..=64;
+    /// Length in bytes of an HTTP path (`auth.public_paths[]`, `metrics.path`).
+    pub const HTTP_PATH_LEN: RangeInclusive<usize> = 1..=256;
+    /// `auth.bootstrap_token_id` length in bytes.
+    pub const AUTH_TOKEN_ID_LEN: RangeInclusive<usize> = 1..=64;
+    /// `auth.token_ttl_days_default` (up to ten years).
+    pub const AUTH_TOKEN_TTL_DAYS: RangeInclusive<u64> = 1..=3650;
+    /// `auth.jwt.secret_env` length in bytes.
+    pub const ENV_VAR_NAME_LEN: RangeInclusive<usize> = 1..=256;
+    /// Length in bytes of `auth.jwt.issuer` and `auth.jwt.audience`.
+    pub const JWT_CLAIM_VALUE_LEN: RangeInclusive<usize> = 1..=1024;
+    /// Length in bytes of `auth.jwt.roles_claim` and `auth.jwt.subject_claim`.
+    pub const JWT_CLAIM_NAME_LEN: RangeInclusive<usize> = 1..=256;
+    /// `auth.jwt.leeway_s` (up to ten minutes).
+    pub const JWT_LEEWAY_S: RangeInclusive<u64> = 0..=600;
     /// `http.workers` and `actors.arbiters` (0 = one per core).
     pub const THREADS: RangeInclusive<u64> = 0..=1024;
     /// `shards.count`.
@@ -77,5 +107,5 @@ pub mod limits {
     /// Decimal places of a threshold amount.
     pub const THRESHOLD_SCALE_MAX: u32 = 8;
     /// `metrics.path` length in bytes.
-    pub const METRICS_PATH_LEN: RangeInclusive<usize> = 1..=256;
+    pub const METRICS_PATH_LEN: RangeInclusive<usize> = HTTP_PATH_LEN;
 }

@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub node: NodeSettings,
     /// `[http]`.
     pub http: HttpConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
     /// `[shards]`.
     pub shards: ShardsConfig,
     /// `[catalogue]`.
@@ -82,7 +84,18 @@ impl Default for NodeConfig {
             http: HttpConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
                 body_limit_bytes: defaults::HTTP_BODY_LIMIT_BYTES as usize,
+                upload_limit_bytes: defaults::HTTP_UPLOAD_LIMIT_BYTES as usize,
                 workers: ThreadCount::PerCore,
+            },
+            auth: AuthConfig {
+                public_paths: defaults::AUTH_PUBLIC_PATHS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+                bootstrap_token_sha256: None,
+                bootstrap_token_id: defaults::AUTH_BOOTSTRAP_TOKEN_ID.to_string(),
+                token_ttl_days_default: None,
+                jwt: None,
             },
             shards: ShardsConfig {
                 count: defaults::SHARDS_COUNT as u32,
@@ -204,8 +217,8 @@ impl NodeConfig {
         })
     }
 
-    /// The raw form with every key written out (optional paths only when set; only the chosen
-    /// storage engine's table). Paths that are not UTF-8 are written lossily.
+    /// The raw form with every key written out (optional keys only when set; only the chosen
+    /// storage engine's table; `[auth.jwt]` only when JWTs are accepted). Paths that are not UTF-8 are written lossily.
     pub fn to_raw(&self) -> RawConfig {
         let path = |p: &Path| p.to_string_lossy().into_owned();
         let (engine, embedded, scylla) = match &self.storage.engine {
@@ -233,7 +246,24 @@ impl NodeConfig {
             http: Some(RawHttp {
                 listen: Some(self.http.listen.to_string()),
                 body_limit_bytes: Some(self.http.body_limit_bytes as u64),
+                upload_limit_bytes: Some(self.http.upload_limit_bytes as u64),
                 workers: Some(self.http.workers.as_written()),
+            }),
+            auth: Some(RawAuth {
+                public_paths: Some(self.auth.public_paths.clone()),
+                bootstrap_token_sha256: self.auth.bootstrap_token_sha256.clone(),
+                bootstrap_token_id: Some(self.auth.bootstrap_token_id.clone()),
+                token_ttl_days_default: self.auth.token_ttl_days_default.map(u64::from),
+                jwt: self.auth.jwt.as_ref().map(|jwt| RawJwt {
+                    algorithm: Some(jwt.algorithm),
+                    secret_env: jwt.secret_env.clone(),
+                    public_key_path: jwt.public_key_path.as_deref().map(path),
+                    issuer: jwt.issuer.clone(),
+                    audience: jwt.audience.clone(),
+                    roles_claim: Some(jwt.roles_claim.clone()),
+                    subject_claim: Some(jwt.subject_claim.clone()),
+                    leeway_s: Some(jwt.leeway_s),
+                }),
             }),
             shards: Some(RawShards {
                 count: Some(u64::from(self.shards.count)),

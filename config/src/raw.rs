@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::sections::{LogFormat, LogLevel};
+use crate::sections::{JwtAlgorithm, LogFormat, LogLevel};
 
 /// The whole file: one optional table per section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub node: Option<RawNode>,
     /// `[http]`.
     pub http: Option<RawHttp>,
+    /// `[auth]`.
+    pub auth: Option<RawAuth>,
     /// `[shards]`.
     pub shards: Option<RawShards>,
     /// `[catalogue]`.
@@ -61,8 +63,48 @@ pub struct RawHttp {
     pub listen: Option<String>,
     /// Largest accepted request body.
     pub body_limit_bytes: Option<u64>,
+    /// Largest body accepted by bulk upload routes.
+    pub upload_limit_bytes: Option<u64>,
     /// HTTP worker threads (0 = one per core).
     pub workers: Option<u64>,
+}
+
+/// `[auth]`: API tokens and JWT.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Paths served without a token.
+    pub public_paths: Option<Vec<String>>,
+    /// SHA-256 (hex) of the bootstrap token's secret.
+    pub bootstrap_token_sha256: Option<String>,
+    /// Id of the bootstrap token.
+    pub bootstrap_token_id: Option<String>,
+    /// Default expiry of tokens created through the API.
+    pub token_ttl_days_default: Option<u64>,
+    /// `[auth.jwt]`.
+    pub jwt: Option<RawJwt>,
+}
+
+/// `[auth.jwt]`: bearer JWTs from an identity provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    /// Signature algorithm.
+    pub algorithm: Option<JwtAlgorithm>,
+    /// Environment variable holding the HMAC secret.
+    pub secret_env: Option<String>,
+    /// PEM file of the public key.
+    pub public_key_path: Option<String>,
+    /// Required `iss` claim.
+    pub issuer: Option<String>,
+    /// Required `aud` claim.
+    pub audience: Option<String>,
+    /// Claim holding the roles.
+    pub roles_claim: Option<String>,
+    /// Claim holding the user name.
+    pub subject_claim: Option<String>,
+    /// Allowed clock skew.
+    pub leeway_s: Option<u64>,
 }
 
 /// `[shards]`: virtual shards of the subscriber space.

@@ -27,8 +27,139 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body, 1 byte to 1 GiB.
     pub body_limit_bytes: usize,
+    /// Largest body accepted by bulk upload routes (such as the prefix-table CSV upload),
+    /// `body_limit_bytes` to 1 GiB.
+    pub upload_limit_bytes: usize,
     /// HTTP worker threads.
     pub workers: ThreadCount,
+}
+
+/// `[auth]`: who may call the API. Tokens are stored only as SHA-256 hashes, so nothing here is
+/// a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Paths served without a token; each starts with `/`, at most 64 of them.
+    pub public_paths: Vec<String>,
+    /// SHA-256 of the bootstrap token's secret, 64 lower-case hex characters. When set, the
+    /// node registers it on start as token `bootstrap_token_id` of user `bootstrap` with the
+    /// `admin` role, unless a token with that id exists already.
+    pub bootstrap_token_sha256: Option<String>,
+    /// Id of the bootstrap token: 1 to 64 of `A-Z a-z 0-9 _ -`.
+    pub bootstrap_token_id: String,
+    /// Expiry of tokens created through the API when the request sets none, 1 to 3650 days
+    /// (`None`: such tokens do not expire).
+    pub token_ttl_days_default: Option<u32>,
+    /// Bearer JWTs, when `[auth.jwt]` is written.
+    pub jwt: Option<JwtConfig>,
+}
+
+impl AuthConfig {
+    /// `token_ttl_days_default` as a duration (days of 86400 s).
+    pub fn token_ttl_default(&self) -> Option<Duration> {
+        self.token_ttl_days_default
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400))
+    }
+}
+
+/// `[auth.jwt]`: accept bearer JWTs signed by an identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// Signature algorithm; tokens signed with another are refused.
+    pub algorithm: JwtAlgorithm,
+    /// Name of the environment variable holding the HMAC secret: set exactly for `HS*`.
+    pub secret_env: Option<String>,
+    /// PEM file of the public key: set exactly for `RS*` and `ES*` (checked by the node on
+    /// start, not here).
+    pub public_key_path: Option<PathBuf>,
+    /// Required value of the `iss` claim, if any.
+    pub issuer: Option<String>,
+    /// Required value of the `aud` claim, if any.
+    pub audience: Option<String>,
+    /// Claim holding the caller's roles.
+    pub roles_claim: String,
+    /// Claim holding the caller's user name.
+    pub subject_claim: String,
+    /// Allowed clock skew for `exp` and `nbf`, 0 to 600 s.
+    pub leeway_s: u64,
+}
+
+impl JwtConfig {
+    /// `leeway_s` as a duration.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.leeway_s)
+    }
+}
+
+/// JWT signature algorithm, as written in `auth.jwt.algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    /// HMAC with SHA-256.
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// HMAC with SHA-384.
+    #[serde(rename = "HS384")]
+    Hs384,
+    /// HMAC with SHA-512.
+    #[serde(rename = "HS512")]
+    Hs512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    #[serde(rename = "RS384")]
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    #[serde(rename = "RS512")]
+    Rs512,
+    /// ECDSA on P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// ECDSA on P-384 with SHA-384.
+    #[serde(rename = "ES384")]
+    Es384,
+}
+
+impl JwtAlgorithm {
+    /// Every algorithm, in the order of the documentation.
+    pub const ALL: [JwtAlgorithm; 8] = [
+        JwtAlgorithm::Hs256,
+        JwtAlgorithm::Hs384,
+        JwtAlgorithm::Hs512,
+        JwtAlgorithm::Rs256,
+        JwtAlgorithm::Rs384,
+        JwtAlgorithm::Rs512,
+        JwtAlgorithm::Es256,
+        JwtAlgorithm::Es384,
+    ];
+
+    /// The name as written in the file and in a JWT header (`"HS256"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Hs384 => "HS384",
+            JwtAlgorithm::Hs512 => "HS512",
+            JwtAlgorithm::Rs256 => "RS256",
+            JwtAlgorithm::Rs384 => "RS384",
+            JwtAlgorithm::Rs512 => "RS512",
+            JwtAlgorithm::Es256 => "ES256",
+            JwtAlgorithm::Es384 => "ES384",
+        }
+    }
+
+    /// Whether it is an HMAC algorithm (`HS*`: a shared secret) rather than a public-key one
+    /// (`RS*`, `ES*`).
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            JwtAlgorithm::Hs256 | JwtAlgorithm::Hs384 | JwtAlgorithm::Hs512
+        )
+    }
+}
+
+impl fmt::Display for JwtAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A number of threads: one per core, or a fixed number (written `0` and `n` in the file).

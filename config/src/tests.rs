@@ -530,3 +530,362 @@ fn from_raw_reports_without_origins() {
     );
     assert_eq!(err.problems()[0].origin, Origin::Unknown);
 }
+
+#[test]
+fn auth_and_upload_defaults() {
+    let config = parse("").unwrap();
+    assert_eq!(config.http.upload_limit_bytes, 64 * 1024 * 1024);
+    assert_eq!(
+        config.auth,
+        AuthConfig {
+            public_paths: vec![
+                "/health".to_string(),
+                "/ready".to_string(),
+                "/metrics".to_string(),
+                "/v1/openapi.json".to_string(),
+            ],
+            bootstrap_token_sha256: None,
+            bootstrap_token_id: "bootstrap".to_string(),
+            token_ttl_days_default: None,
+            jwt: None,
+        }
+    );
+    assert_eq!(config.auth.token_ttl_default(), None);
+    // An empty [auth] is the defaults too; [auth.jwt] is what turns JWTs on.
+    assert_eq!(parse("[auth]\n").unwrap(), NodeConfig::default());
+}
+
+const SHA256_UPPER: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+
+#[test]
+fn a_full_auth_section_parses_and_round_trips() {
+    let text = format!(
+        r#"
+        [http]
+        body_limit_bytes = 1024
+        upload_limit_bytes = 1024
+        [auth]
+        public_paths = ["/health", "/v1/openapi.json"]
+        bootstrap_token_sha256 = "{SHA256_UPPER}"
+        bootstrap_token_id = "ops_Bootstrap-1"
+        token_ttl_days_default = 3650
+        [auth.jwt]
+        algorithm = "ES384"
+        public_key_path = "/etc/tollgate/jwt.pem"
+        issuer = "https://id.example.com/"
+        audience = "tollgate"
+        roles_claim = "realm_roles"
+        subject_claim = "preferred_username"
+        leeway_s = 600
+    "#
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.http.upload_limit_bytes, 1024);
+    let auth = &config.auth;
+    assert_eq!(auth.public_paths, ["/health", "/v1/openapi.json"]);
+    assert_eq!(
+        auth.bootstrap_token_sha256.as_deref(),
+        Some(SHA256_UPPER.to_ascii_lowercase().as_str())
+    );
+    assert_eq!(auth.bootstrap_token_id, "ops_Bootstrap-1");
+    assert_eq!(auth.token_ttl_days_default, Some(3650));
+    assert_eq!(auth.token_ttl_default().unwrap().as_secs(), 3650 * 86_400);
+    assert_eq!(
+        auth.jwt,
+        Some(JwtConfig {
+            algorithm: JwtAlgorithm::Es384,
+            secret_env: None,
+            public_key_path: Some(PathBuf::from("/etc/tollgate/jwt.pem")),
+            issuer: Some("https://id.example.com/".to_string()),
+            audience: Some("tollgate".to_string()),
+            roles_claim: "realm_roles".to_string(),
+            subject_claim: "preferred_username".to_string(),
+            leeway_s: 600,
+        })
+    );
+    assert_eq!(auth.jwt.as_ref().unwrap().leeway().as_secs(), 600);
+    // The round trip keeps everything (the hash now in lower case).
+    let written = config.to_toml_string().unwrap();
+    assert!(written.contains("[auth.jwt]"), "{written}");
+    assert_eq!(parse(&written).unwrap(), config, "{written}");
+    assert_eq!(NodeConfig::from_raw(&config.to_raw()).unwrap(), config);
+
+    // An HMAC configuration with defaults for the claims; no public paths at all.
+    let config = parse(
+        "[auth]\npublic_paths = []\n[auth.jwt]\nalgorithm = \"HS512\"\nsecret_env = \"TOLLGATE_JWT_SECRET\"\n",
+    )
+    .unwrap();
+    assert!(config.auth.public_paths.is_empty());
+    let jwt = config.auth.jwt.clone().unwrap();
+    assert_eq!(jwt.algorithm, JwtAlgorithm::Hs512);
+    assert!(jwt.algorithm.is_hmac());
+    assert_eq!(jwt.secret_env.as_deref(), Some("TOLLGATE_JWT_SECRET"));
+    assert_eq!(jwt.public_key_path, None);
+    assert_eq!((jwt.issuer, jwt.audience), (None, None));
+    assert_eq!(jwt.roles_claim, "roles");
+    assert_eq!(jwt.subject_claim, "sub");
+    assert_eq!(jwt.leeway_s, 30);
+    let written = config.to_toml_string().unwrap();
+    assert_eq!(parse(&written).unwrap(), config, "{written}");
+    assert_eq!(NodeConfig::from_raw(&config.to_raw()).unwrap(), config);
+}
+
+#[test]
+fn jwt_algorithm_names() {
+    for algorithm in JwtAlgorithm::ALL {
+        let text = format!(
+            "[auth.jwt]\nalgorithm = \"{}\"\nsecret_env = \"S\"\npublic_key_path = \"k.pem\"\n",
+            algorithm.as_str()
+        );
+        // Exactly one of the two is wrong for each family; the name itself always parses.
+        let err = parse(&text).unwrap_err();
+        let wrong = if algorithm.is_hmac() {
+            "auth.jwt.public_key_path"
+        } else {
+            "auth.jwt.secret_env"
+        };
+        assert_eq!(err.problems().len(), 1, "{algorithm}: {err}");
+        assert!(err.find(wrong).is_some(), "{algorithm}: {err}");
+        assert_eq!(algorithm.to_string(), algorithm.as_str());
+    }
+    let hmac: Vec<&str> = JwtAlgorithm::ALL
+        .iter()
+        .filter(|a| a.is_hmac())
+        .map(|a| a.as_str())
+        .collect();
+    assert_eq!(hmac, ["HS256", "HS384", "HS512"]);
+}
+
+const BROKEN_AUTH: &str = r#"[http]
+body_limit_bytes = 2048
+upload_limit_bytes = 1024
+
+[auth]
+public_paths = ["/health", "ready", "/health", "/a b"]
+bootstrap_token_sha256 = "abc"
+bootstrap_token_id = "boot strap"
+token_ttl_days_default = 0
+
+[auth.jwt]
+algorithm = "HS256"
+public_key_path = "/etc/tollgate/jwt.pem"
+issuer = ""
+roles_claim = "ro\tles"
+leeway_s = 601
+"#;
+
+#[test]
+fn every_auth_problem_is_listed_with_its_key() {
+    let err = parse(BROKEN_AUTH).unwrap_err();
+    let rendered = err.to_string();
+    let expect: &[(&str, usize, &str)] = &[
+        (
+            "http.upload_limit_bytes",
+            3,
+            "1024 is below http.body_limit_bytes (2048)",
+        ),
+        ("auth.public_paths[1]", 6, "must start with '/'"),
+        ("auth.public_paths[2]", 6, "listed twice"),
+        ("auth.public_paths[3]", 6, "visible ASCII"),
+        (
+            "auth.bootstrap_token_sha256",
+            7,
+            "is not a SHA-256 in hex: write 64 hex digits (got 3 characters)",
+        ),
+        (
+            "auth.bootstrap_token_id",
+            8,
+            "may only hold letters, digits, '_' and '-'",
+        ),
+        (
+            "auth.token_ttl_days_default",
+            9,
+            "0 is out of range: must be 1 to 3650",
+        ),
+        // Required but absent: the line of its table.
+        ("auth.jwt.secret_env", 11, "required with algorithm HS256"),
+        (
+            "auth.jwt.public_key_path",
+            13,
+            "not used with algorithm HS256",
+        ),
+        ("auth.jwt.issuer", 14, "must be 1 to 1024 bytes long"),
+        ("auth.jwt.roles_claim", 15, "control characters"),
+        ("auth.jwt.leeway_s", 16, "must be 0 to 600"),
+    ];
+    for (key, line, message) in expect {
+        let problem = err
+            .find(key)
+            .unwrap_or_else(|| panic!("no problem for {key} in\n{rendered}"));
+        assert!(
+            problem.message.contains(message),
+            "{key}: {problem}\n{rendered}"
+        );
+        assert_eq!(
+            problem.origin,
+            Origin::File {
+                file: None,
+                line: Some(*line)
+            },
+            "{key}: {problem}"
+        );
+    }
+    assert_eq!(err.problems().len(), expect.len(), "{rendered}");
+}
+
+#[test]
+fn more_auth_problems() {
+    let problem = |text: &str, key: &str| -> String {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.problems().len(), 1, "{err}");
+        err.find(key)
+            .unwrap_or_else(|| panic!("no problem for {key}: {err}"))
+            .message
+            .clone()
+    };
+    // The default upload limit is below a raised body limit.
+    let m = problem(
+        "[http]\nbody_limit_bytes = 100000000\n",
+        "http.upload_limit_bytes",
+    );
+    assert!(m.contains("67108864 (the default) is below"), "{m}");
+    // An upload limit out of range is one problem, not two.
+    let m = problem(
+        "[http]\nupload_limit_bytes = 0\n",
+        "http.upload_limit_bytes",
+    );
+    assert!(m.contains("must be 1 to 1073741824"), "{m}");
+    let m = problem(
+        "[auth]\nbootstrap_token_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0g\"\n",
+        "auth.bootstrap_token_sha256",
+    );
+    assert!(m.contains("(got 64 characters)"), "{m}");
+    let m = problem(
+        &format!("[auth]\nbootstrap_token_id = \"{}\"\n", "x".repeat(65)),
+        "auth.bootstrap_token_id",
+    );
+    assert!(m.contains("must be 1 to 64 bytes long (got 65)"), "{m}");
+    let m = problem(
+        "[auth]\ntoken_ttl_days_default = 3651\n",
+        "auth.token_ttl_days_default",
+    );
+    assert!(m.contains("out of range"), "{m}");
+    let many: Vec<String> = (0..65).map(|i| format!("\"/p{i}\"")).collect();
+    let m = problem(
+        &format!("[auth]\npublic_paths = [{}]\n", many.join(", ")),
+        "auth.public_paths",
+    );
+    assert!(m.contains("at most 64 paths (got 65)"), "{m}");
+    // [auth.jwt] without an algorithm, or with an unknown one: one problem each.
+    let m = problem("[auth.jwt]\nleeway_s = 5\n", "auth.jwt.algorithm");
+    assert!(
+        m.contains("required in [auth.jwt]: one of HS256, HS384"),
+        "{m}"
+    );
+    let m = problem(
+        "[auth.jwt]\nalgorithm = \"none\"\nsecret_env = \"S\"\n",
+        "auth.jwt.algorithm",
+    );
+    assert!(m.contains("unknown variant `none`"), "{m}");
+    // Public-key algorithms need the key and refuse a secret.
+    let m = problem(
+        "[auth.jwt]\nalgorithm = \"RS256\"\n",
+        "auth.jwt.public_key_path",
+    );
+    assert!(m.contains("required with algorithm RS256"), "{m}");
+    let m = problem(
+        "[auth.jwt]\nalgorithm = \"ES256\"\npublic_key_path = \"k.pem\"\nsecret_env = \"S\"\n",
+        "auth.jwt.secret_env",
+    );
+    assert!(m.contains("not used with algorithm ES256"), "{m}");
+    // secret_env must be a variable name, and not one read as an override.
+    for (name, says) in [
+        ("1SECRET", "not an environment variable name"),
+        ("JWT-SECRET", "not an environment variable name"),
+        (
+            "TOLLGATE_AUTH__SECRET",
+            "would be read as a configuration override",
+        ),
+        (
+            "TOLLGATE_AUTH_SECRET",
+            "would be read as a configuration override",
+        ),
+        (
+            "TOLLGATE_HTTP__LISTEN",
+            "would be read as a configuration override",
+        ),
+    ] {
+        let m = problem(
+            &format!("[auth.jwt]\nalgorithm = \"HS256\"\nsecret_env = \"{name}\"\n"),
+            "auth.jwt.secret_env",
+        );
+        assert!(m.contains(says), "{name}: {m}");
+    }
+    let m = problem(
+        "[auth.jwt]\nalgorithm = \"HS256\"\nsecret_env = \"S\"\nsubject_claim = \"\"\n",
+        "auth.jwt.subject_claim",
+    );
+    assert!(m.contains("must be 1 to 256 bytes long"), "{m}");
+}
+
+#[test]
+fn auth_env_overrides() {
+    let config = with_env(
+        "[auth]\nbootstrap_token_sha256 = \"not even hex\"\n",
+        &[
+            ("TOLLGATE_AUTH__BOOTSTRAP_TOKEN_SHA256", SHA256_UPPER),
+            ("TOLLGATE_AUTH__BOOTSTRAP_TOKEN_ID", "first"),
+            ("TOLLGATE_AUTH__TOKEN_TTL_DAYS_DEFAULT", "90"),
+            ("TOLLGATE_AUTH__PUBLIC_PATHS", "/health, /ready"),
+            ("TOLLGATE_HTTP__UPLOAD_LIMIT_BYTES", "16777216"),
+            ("TOLLGATE_AUTH__JWT__ALGORITHM", "HS256"),
+            ("TOLLGATE_AUTH__JWT__SECRET_ENV", "TOLLGATE_JWT_SECRET"),
+            ("TOLLGATE_AUTH__JWT__LEEWAY_S", "0"),
+            // The secret itself: not configuration, so not reported.
+            ("TOLLGATE_JWT_SECRET", "s3cret"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        config.auth.bootstrap_token_sha256.as_deref(),
+        Some(SHA256_UPPER.to_ascii_lowercase().as_str())
+    );
+    assert_eq!(config.auth.bootstrap_token_id, "first");
+    assert_eq!(config.auth.token_ttl_days_default, Some(90));
+    assert_eq!(config.auth.public_paths, ["/health", "/ready"]);
+    assert_eq!(config.http.upload_limit_bytes, 16 * 1024 * 1024);
+    let jwt = config.auth.jwt.unwrap();
+    assert_eq!(jwt.algorithm, JwtAlgorithm::Hs256);
+    assert_eq!(jwt.secret_env.as_deref(), Some("TOLLGATE_JWT_SECRET"));
+    assert_eq!(jwt.leeway_s, 0);
+
+    // A bad value names the variable.
+    let err = with_env(
+        "",
+        &[
+            ("TOLLGATE_AUTH__BOOTSTRAP_TOKEN_SHA256", "abc"),
+            ("TOLLGATE_AUTH__JWT__ALGORITHM", "none"),
+            ("TOLLGATE_AUTH_PUBLIC_PATHS", "/x"),
+        ],
+    )
+    .unwrap_err();
+    let rendered = err.to_string();
+    for line in [
+        "env TOLLGATE_AUTH__BOOTSTRAP_TOKEN_SHA256: auth.bootstrap_token_sha256: is not a SHA-256",
+        "env TOLLGATE_AUTH__JWT__ALGORITHM: auth.jwt.algorithm: unknown variant `none`",
+        "env TOLLGATE_AUTH_PUBLIC_PATHS: auth_public_paths: no configuration key has this \
+         variable; did you mean TOLLGATE_AUTH__PUBLIC_PATHS",
+    ] {
+        assert!(rendered.contains(line), "missing {line:?} in\n{rendered}");
+    }
+    assert_eq!(err.problems().len(), 3, "{rendered}");
+}
+
+#[test]
+fn the_example_file_parses_to_the_defaults() {
+    let text = include_str!("../tollgate.example.toml");
+    let config = NodeConfig::from_toml_with_env(text, None, &EnvVars::empty()).unwrap();
+    assert_eq!(config, NodeConfig::default());
+    assert_eq!(config.http.upload_limit_bytes, 64 * 1024 * 1024);
+    assert!(config.auth.jwt.is_none());
+}

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::NodeConfig;
 use crate::defaults::{self, limits};
+use crate::env::{KEYS, env_var_name, unknown_variable};
 use crate::raw::*;
 use crate::sections::*;
 
@@ -116,6 +117,7 @@ pub(crate) fn validate(raw: &RawConfig) -> Result<NodeConfig, Vec<Found>> {
 fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
     let node = node(c, raw.node.clone().unwrap_or_default());
     let http = http(c, raw.http.clone().unwrap_or_default());
+    let auth = auth(c, raw.auth.clone().unwrap_or_default());
     let shards = raw.shards.clone().unwrap_or_default();
     let count = c.int(
         "shards.count",
@@ -141,6 +143,7 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
     NodeConfig {
         node,
         http,
+        auth,
         shards: ShardsConfig {
             count: u32::try_from(count).unwrap_or(u32::MAX),
         },
@@ -221,10 +224,278 @@ fn http(c: &mut Checker, raw: RawHttp) -> HttpConfig {
         defaults::HTTP_BODY_LIMIT_BYTES,
         limits::HTTP_BODY_LIMIT_BYTES,
     );
+    let before = c.problems.len();
+    let upload_limit_bytes = c.int(
+        "http.upload_limit_bytes",
+        raw.upload_limit_bytes,
+        defaults::HTTP_UPLOAD_LIMIT_BYTES,
+        limits::HTTP_UPLOAD_LIMIT_BYTES,
+    );
+    // When either value was out of range a default stands in: comparing it says nothing.
+    if c.problems.len() == before && upload_limit_bytes < body_limit_bytes {
+        let written = if raw.upload_limit_bytes.is_some() {
+            ""
+        } else {
+            " (the default)"
+        };
+        c.cross_problem(
+            "http.upload_limit_bytes",
+            "http.body_limit_bytes",
+            format!(
+                "{upload_limit_bytes}{written} is below http.body_limit_bytes \
+                 ({body_limit_bytes}): an upload route must take at least any other body"
+            ),
+        );
+    }
     HttpConfig {
         listen,
         body_limit_bytes: usize::try_from(body_limit_bytes).unwrap_or(usize::MAX),
+        upload_limit_bytes: usize::try_from(upload_limit_bytes).unwrap_or(usize::MAX),
         workers: c.threads("http.workers", raw.workers),
+    }
+}
+
+/// Why `path` is not an HTTP path a route can have, if it is not.
+fn http_path_problem(path: &str) -> Option<String> {
+    if !limits::HTTP_PATH_LEN.contains(&path.len()) {
+        Some(format!(
+            "must be {} to {} bytes long",
+            limits::HTTP_PATH_LEN.start(),
+            limits::HTTP_PATH_LEN.end()
+        ))
+    } else if !path.starts_with('/') {
+        Some("must start with '/'".to_string())
+    } else if !path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+    {
+        Some("may only hold visible ASCII characters other than '?' and '#'".to_string())
+    } else {
+        None
+    }
+}
+
+fn auth(c: &mut Checker, raw: RawAuth) -> AuthConfig {
+    let public_paths = match raw.public_paths {
+        Some(paths) => paths,
+        None => defaults::AUTH_PUBLIC_PATHS
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    };
+    if public_paths.len() > *limits::AUTH_PUBLIC_PATHS_LEN.end() {
+        c.problem(
+            "auth.public_paths",
+            format!(
+                "at most {} paths (got {})",
+                limits::AUTH_PUBLIC_PATHS_LEN.end(),
+                public_paths.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, path) in public_paths.iter().enumerate() {
+        let key = format!("auth.public_paths[{i}]");
+        if let Some(why) = http_path_problem(path) {
+            c.problem(&key, format!("{path:?} {why}"));
+        } else if !seen.insert(path.as_str()) {
+            c.problem(&key, format!("{path:?} is listed twice"));
+        }
+    }
+
+    let bootstrap_token_sha256 = raw.bootstrap_token_sha256.map(|hex| {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            c.problem(
+                "auth.bootstrap_token_sha256",
+                format!(
+                    "is not a SHA-256 in hex: write 64 hex digits (got {} characters), e.g. the \
+                     output of printf %s \"$TOKEN\" | sha256sum",
+                    hex.chars().count()
+                ),
+            );
+        }
+        hex.to_ascii_lowercase()
+    });
+
+    let bootstrap_token_id = raw
+        .bootstrap_token_id
+        .unwrap_or_else(|| defaults::AUTH_BOOTSTRAP_TOKEN_ID.to_string());
+    if !limits::AUTH_TOKEN_ID_LEN.contains(&bootstrap_token_id.len()) {
+        c.problem(
+            "auth.bootstrap_token_id",
+            format!(
+                "must be {} to {} bytes long (got {})",
+                limits::AUTH_TOKEN_ID_LEN.start(),
+                limits::AUTH_TOKEN_ID_LEN.end(),
+                bootstrap_token_id.len()
+            ),
+        );
+    } else if !bootstrap_token_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        c.problem(
+            "auth.bootstrap_token_id",
+            format!("{bootstrap_token_id:?} may only hold letters, digits, '_' and '-'"),
+        );
+    }
+
+    let token_ttl_days_default = raw.token_ttl_days_default.and_then(|days| {
+        let before = c.problems.len();
+        let days = c.int(
+            "auth.token_ttl_days_default",
+            Some(days),
+            *limits::AUTH_TOKEN_TTL_DAYS.start(),
+            limits::AUTH_TOKEN_TTL_DAYS,
+        );
+        (c.problems.len() == before).then(|| u32::try_from(days).unwrap_or(u32::MAX))
+    });
+
+    AuthConfig {
+        public_paths,
+        bootstrap_token_sha256,
+        bootstrap_token_id,
+        token_ttl_days_default,
+        jwt: raw.jwt.and_then(|jwt| self::jwt(c, jwt)),
+    }
+}
+
+/// `[auth.jwt]`; `None` (with a problem) when it has no algorithm.
+fn jwt(c: &mut Checker, raw: RawJwt) -> Option<JwtConfig> {
+    let secret_env = raw.secret_env.inspect(|name| env_var(c, name));
+    let public_key_path = c.optional_path("auth.jwt.public_key_path", raw.public_key_path.as_ref());
+    let issuer = raw
+        .issuer
+        .inspect(|v| claim_text(c, "auth.jwt.issuer", v, limits::JWT_CLAIM_VALUE_LEN));
+    let audience = raw
+        .audience
+        .inspect(|v| claim_text(c, "auth.jwt.audience", v, limits::JWT_CLAIM_VALUE_LEN));
+    let roles_claim = raw
+        .roles_claim
+        .unwrap_or_else(|| defaults::JWT_ROLES_CLAIM.to_string());
+    claim_text(
+        c,
+        "auth.jwt.roles_claim",
+        &roles_claim,
+        limits::JWT_CLAIM_NAME_LEN,
+    );
+    let subject_claim = raw
+        .subject_claim
+        .unwrap_or_else(|| defaults::JWT_SUBJECT_CLAIM.to_string());
+    claim_text(
+        c,
+        "auth.jwt.subject_claim",
+        &subject_claim,
+        limits::JWT_CLAIM_NAME_LEN,
+    );
+    let leeway_s = c.int(
+        "auth.jwt.leeway_s",
+        raw.leeway_s,
+        defaults::JWT_LEEWAY_S,
+        limits::JWT_LEEWAY_S,
+    );
+    let Some(algorithm) = raw.algorithm else {
+        // A misspelt algorithm was reported already and left out; this follows from it.
+        c.cross_problem(
+            "auth.jwt.algorithm",
+            "auth.jwt.algorithm",
+            format!(
+                "required in [auth.jwt]: one of {}",
+                JwtAlgorithm::ALL.map(JwtAlgorithm::as_str).join(", ")
+            ),
+        );
+        return None;
+    };
+    if algorithm.is_hmac() {
+        if secret_env.is_none() {
+            c.problem(
+                "auth.jwt.secret_env",
+                format!(
+                    "required with algorithm {algorithm}: name the environment variable that \
+                     holds the HMAC secret"
+                ),
+            );
+        }
+        if public_key_path.is_some() {
+            c.problem(
+                "auth.jwt.public_key_path",
+                format!(
+                    "not used with algorithm {algorithm}, which takes a shared secret \
+                     (auth.jwt.secret_env): remove it"
+                ),
+            );
+        }
+    } else {
+        if public_key_path.is_none() {
+            c.problem(
+                "auth.jwt.public_key_path",
+                format!("required with algorithm {algorithm}: the PEM file of the public key"),
+            );
+        }
+        if secret_env.is_some() {
+            c.problem(
+                "auth.jwt.secret_env",
+                format!(
+                    "not used with algorithm {algorithm}, which takes a public key \
+                     (auth.jwt.public_key_path): remove it"
+                ),
+            );
+        }
+    }
+    Some(JwtConfig {
+        algorithm,
+        secret_env,
+        public_key_path,
+        issuer,
+        audience,
+        roles_claim,
+        subject_claim,
+        leeway_s,
+    })
+}
+
+/// Checks the name of an environment variable (`auth.jwt.secret_env`).
+fn env_var(c: &mut Checker, name: &str) {
+    let key = "auth.jwt.secret_env";
+    let portable = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !limits::ENV_VAR_NAME_LEN.contains(&name.len()) || !portable {
+        c.problem(
+            key,
+            format!(
+                "{name:?} is not an environment variable name: a letter or '_', then letters, \
+                 digits or '_', at most {} in all",
+                limits::ENV_VAR_NAME_LEN.end()
+            ),
+        );
+    } else if KEYS.iter().any(|k| env_var_name(k) == name) || unknown_variable(name).is_some() {
+        c.problem(
+            key,
+            format!(
+                "{name:?} would be read as a configuration override (TOLLGATE_SECTION__KEY); \
+                 choose another name, e.g. TOLLGATE_JWT_SECRET"
+            ),
+        );
+    }
+}
+
+/// Checks a claim name or value: its length, and no control characters.
+fn claim_text(c: &mut Checker, key: &str, value: &str, len: RangeInclusive<usize>) {
+    if !len.contains(&value.len()) {
+        c.problem(
+            key,
+            format!(
+                "must be {} to {} bytes long (got {})",
+                len.start(),
+                len.end(),
+                value.len()
+            ),
+        );
+    } else if value.chars().any(char::is_control) {
+        c.problem(key, format!("{value:?} must not hold control characters"));
     }
 }
 
@@ -452,23 +723,10 @@ fn metrics(c: &mut Checker, raw: RawMetrics) -> MetricsConfig {
     let path = raw
         .path
         .unwrap_or_else(|| defaults::METRICS_PATH.to_string());
-    let why = if !limits::METRICS_PATH_LEN.contains(&path.len()) {
-        Some(format!(
-            "must be 1 to {} bytes long",
-            limits::METRICS_PATH_LEN.end()
-        ))
-    } else if !path.starts_with('/') {
-        Some("must start with '/'".to_string())
-    } else if !path
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
-    {
-        Some("may only hold visible ASCII characters other than '?' and '#'".to_string())
-    } else if path == "/v1" || path.starts_with("/v1/") {
-        Some("must not be under /v1/, which belongs to the API".to_string())
-    } else {
-        None
-    };
+    let why = http_path_problem(&path).or_else(|| {
+        (path == "/v1" || path.starts_with("/v1/"))
+            .then(|| "must not be under /v1/, which belongs to the API".to_string())
+    });
     if let Some(why) = why {
         c.problem("metrics.path", format!("{path:?} {why}"));
     }

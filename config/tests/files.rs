@@ -15,20 +15,35 @@ fn example_text() -> String {
     std::fs::read_to_string(manifest_file("tollgate.example.toml")).unwrap()
 }
 
-/// `# key = value` lines of the example are keys without a default; uncomment them.
+/// `# key = value` lines of the example are keys without a default, and `# [table]` lines
+/// optional tables; uncomment them.
 fn uncommented(text: &str) -> String {
     text.lines()
         .map(|line| match line.strip_prefix("# ") {
-            Some(rest) if is_assignment(rest) => rest,
+            Some(rest) if is_assignment(rest) || is_table_header(rest) => rest,
             _ => line,
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+fn is_table_header(line: &str) -> bool {
+    line.strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+        })
+}
+
 fn is_assignment(line: &str) -> bool {
     line.split_once(" = ").is_some_and(|(key, _)| {
-        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     })
 }
 
@@ -62,8 +77,19 @@ fn the_example_file_is_the_defaults() {
 #[test]
 fn the_example_file_lists_every_key() {
     let text = uncommented(&example_text());
-    // Still valid with the optional keys set (their example values are valid).
-    NodeConfig::from_toml_str(&text, &|_| None).unwrap();
+    // Still valid with the optional keys set (their example values are valid), except that
+    // [auth.jwt] shows both secret_env (HS*) and public_key_path (RS*, ES*): one at a time.
+    let without = |key: &str| {
+        text.lines()
+            .filter(|line| !line.starts_with(&format!("{key} = ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let public_key = NodeConfig::from_toml_str(&without("secret_env"), &|_| None).unwrap();
+    assert!(public_key.auth.jwt.is_some());
+    let hmac = without("public_key_path").replace("\"RS256\"", "\"HS256\"");
+    let hmac = NodeConfig::from_toml_str(&hmac, &|_| None).unwrap();
+    assert!(hmac.auth.jwt.unwrap().secret_env.is_some());
     let table: toml::Table = toml::from_str(&text).unwrap();
     let mut written = BTreeSet::new();
     leaf_keys(&table, "", &mut written);

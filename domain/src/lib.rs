@@ -12,12 +12,14 @@
 //! - every rejection carries a stable code (`cdr.*`, `rating.*`, `money.*`) used as suspense
 //!   reason, API error code and metric label.
 
+pub mod admin;
 pub mod attrs;
 pub mod calendar;
 pub mod catalogue;
 pub mod cdr;
 pub mod ids;
 pub mod ledger;
+pub mod mediation;
 pub mod money;
 pub mod number;
 pub mod prefix;

@@ -66,6 +66,15 @@ pub struct PrefixTable {
 #[error("prefix {0:?} must be 1 to 15 digits")]
 pub struct BadPrefix(pub String);
 
+/// Checks that `prefix` is 1 to 15 digits, as [`PrefixTable::insert`] requires.
+pub fn check_prefix(prefix: &str) -> Result<(), BadPrefix> {
+    let bytes = prefix.as_bytes();
+    if bytes.is_empty() || bytes.len() > 15 || !bytes.iter().all(u8::is_ascii_digit) {
+        return Err(BadPrefix(prefix.to_string()));
+    }
+    Ok(())
+}
+
 impl Default for PrefixTable {
     fn default() -> Self {
         Self::new()
@@ -138,12 +147,9 @@ impl PrefixTable {
 
     /// Stores `value` at `prefix`; returns the value it replaced, if any.
     pub fn insert(&mut self, prefix: &str, value: u32) -> Result<Option<u32>, BadPrefix> {
+        check_prefix(prefix)?;
         let bytes = prefix.as_bytes();
-        if bytes.is_empty()
-            || bytes.len() > 15
-            || !bytes.iter().all(u8::is_ascii_digit)
-            || value == NONE
-        {
+        if value == NONE {
             return Err(BadPrefix(prefix.to_string()));
         }
         self.jump.clear();

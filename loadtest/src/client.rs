@@ -46,6 +46,25 @@ impl Target {
     }
 }
 
+/// The bearer token sent with every request: `$TOLLGATE_TOKEN`, or the loadtest token that
+/// `prepare` registers (a node listening on 127.0.0.1 for a benchmark only).
+pub fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        std::env::var("TOLLGATE_TOKEN")
+            .unwrap_or_else(|_| "tg_bootstrap.loadtest-0000000000000000000000000000".into())
+    })
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A blocking HTTP agent for one worker thread.
 pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
@@ -70,6 +89,7 @@ pub fn post_json(agent: &ureq::Agent, url: &str, body: &str) -> Answer {
     match agent
         .post(url)
         .set("Content-Type", "application/json")
+        .set("Authorization", &format!("Bearer {}", token()))
         .send_string(body)
     {
         Ok(response) => match response.into_string() {

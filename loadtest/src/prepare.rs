@@ -36,12 +36,17 @@ pub fn config_text(dir: &Path, listen: SocketAddr) -> String {
          [catalogue]\npath = {catalogue}\n\n\
          [subscribers]\nbootstrap_path = {subscribers}\n\n\
          [storage.embedded]\npath = {ledger}\n\n\
-         [log]\nlevel = \"warn\"\n",
+         [log]\nlevel = \"warn\"\n\n\
+         # The load generator authenticates with this token (see client::token).\n\
+         [auth]\nbootstrap_token_sha256 = {hash}\n",
         data = path("data"),
         listen = quoted(&listen.to_string()),
         catalogue = path("catalogue.toml"),
         subscribers = path("subscribers.toml"),
         ledger = path("data/ledger.redb"),
+        hash = quoted(&crate::client::sha256_hex(
+            crate::client::token().as_bytes()
+        )),
     )
 }
 

@@ -1,11 +1,15 @@
 //! `tollgate`: the Tollgate binary.
 //!
 //! Commands: `run` (a node), `demo` (a node with generated traffic), `rate` (offline rating of a
-//! CDR file), `check-catalogue`, `check-config`.
+//! CDR file), `check-catalogue`, `check-config`, `user` (API users and tokens).
 
+mod access;
 mod api;
+mod catalogue_admin;
 mod catalogue_file;
 mod commands;
+mod ingest;
+mod jwt;
 mod server;
 mod subscribers_file;
 
@@ -57,6 +61,40 @@ enum Command {
     CheckCatalogue {
         /// Catalogue TOML file.
         file: PathBuf,
+    },
+    /// API users and tokens, on a stopped node's store.
+    User {
+        /// Configuration file (TOML); defaults when absent. Environment overrides apply.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Create a user (if new) with roles, issue a token and print it (once).
+    Add {
+        /// User name.
+        name: String,
+        /// Role of a new user (repeat for several): admin, finance, care, partner-manager,
+        /// product-manager, network, read-only, or a custom role.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Token lifetime in days (default: no expiry).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// List users and tokens (never secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id.
+        token: String,
     },
 }
 
@@ -113,6 +151,24 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => commands::check_config::run(&file),
         Command::Rate(args) => commands::rate::run(&args),
         Command::CheckCatalogue { file } => commands::check_catalogue::run(&file),
+        Command::User { config, action } => commands::user::run(
+            config.as_deref(),
+            match action {
+                UserAction::Add {
+                    name,
+                    roles,
+                    label,
+                    expires_days,
+                } => commands::user::UserCommand::Add {
+                    name,
+                    roles,
+                    label,
+                    expires_days,
+                },
+                UserAction::List => commands::user::UserCommand::List,
+                UserAction::Revoke { token } => commands::user::UserCommand::Revoke { token },
+            },
+        ),
     };
     match result {
         Ok(code) => code,

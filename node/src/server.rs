@@ -8,13 +8,21 @@ use std::time::Duration;
 use actix::Arbiter;
 use actix_web::{App, HttpServer, web};
 use tollgate_actors::{ActorMetrics, Profiles, Router, Settings, Shared};
+use tollgate_adapters::admin::EmbeddedAdminStore;
+use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
+use tollgate_adapters::ledger::EmbeddedLedgerStore;
+use tollgate_adapters::mediation::EmbeddedIngestStore;
 use tollgate_cluster::ShardMap;
 use tollgate_config::{NodeConfig, StorageEngine};
-use tollgate_domain::catalogue::Catalogue;
+use tollgate_domain::admin::AdminStore;
+use tollgate_domain::catalogue::{Catalogue, Timeline};
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{LedgerStore, Thresholds};
+use tollgate_domain::mediation::IngestStore;
 use tollgate_domain::subscriber::SubscriberProfile;
 
+use crate::access::AccessControl;
+use crate::api::auth::{Access, Gate, RouteTable};
 use crate::api::{self, AppState};
 use crate::catalogue_file;
 
@@ -37,6 +45,10 @@ pub struct Prepared {
     pub profiles: HashMap<SubscriberId, SubscriberProfile>,
     /// Storage.
     pub store: Arc<dyn LedgerStore>,
+    /// Administration storage (users, tokens, catalogue versions, audit), in the same engine.
+    pub admin: Arc<dyn AdminStore>,
+    /// Ingestion storage (source positions and counters, suspense), in the same engine.
+    pub ingest: Arc<dyn IngestStore>,
 }
 
 /// Loads the catalogue, the profiles and opens the storage named by the configuration.
@@ -51,34 +63,58 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         Some(p) => crate::subscribers_file::load_subscribers(p, &catalogue)?,
         None => HashMap::new(),
     };
-    let store: Arc<dyn LedgerStore> = match &config.storage.engine {
+    let Stores {
+        ledger: store,
+        admin,
+        ingest,
+    } = open_storage(&config)?;
+    Ok(Prepared {
+        config,
+        catalogue,
+        profiles,
+        store,
+        admin,
+        ingest,
+    })
+}
+
+/// The stores of one engine: they commit into the same file, so one batch can span them.
+pub struct Stores {
+    /// Ledger.
+    pub ledger: Arc<dyn LedgerStore>,
+    /// Administration (users, tokens, catalogue versions, audit).
+    pub admin: Arc<dyn AdminStore>,
+    /// Ingestion (positions, counters, suspense).
+    pub ingest: Arc<dyn IngestStore>,
+}
+
+/// Opens the storage engine named by the configuration: one embedded store shared by the
+/// ledger and the administration data.
+pub fn open_storage(config: &NodeConfig) -> Result<Stores, String> {
+    match &config.storage.engine {
         StorageEngine::Embedded(embedded) => {
             if let Some(dir) = embedded.path.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
             let gc = &config.storage.group_commit;
-            Arc::new(
-                tollgate_adapters::ledger::EmbeddedLedgerStore::open(
-                    &embedded.path,
-                    gc.batch_len_max,
-                    Duration::from_millis(gc.flush_interval_ms),
-                )
-                .map_err(|e| format!("storage {}: {e}", embedded.path.display()))?,
-            )
+            let mut store_config = StoreConfig::new(&embedded.path);
+            store_config.batch_len_max = gc.batch_len_max.max(1);
+            store_config.flush_interval = Duration::from_millis(gc.flush_interval_ms);
+            let engine = Arc::new(
+                EmbeddedStore::open(store_config)
+                    .map_err(|e| format!("storage {}: {e}", embedded.path.display()))?,
+            );
+            Ok(Stores {
+                ledger: Arc::new(EmbeddedLedgerStore::with_store(engine.clone())),
+                admin: Arc::new(EmbeddedAdminStore::new(engine.clone())),
+                ingest: Arc::new(EmbeddedIngestStore::new(engine)),
+            })
         }
         StorageEngine::Scylla(_) => {
-            return Err(
-                "the ScyllaDB backend is not built yet; use storage.engine = \"embedded\"".into(),
-            );
+            Err("the ScyllaDB backend is not built yet; use storage.engine = \"embedded\"".into())
         }
-    };
-    Ok(Prepared {
-        config,
-        catalogue,
-        profiles,
-        store,
-    })
+    }
 }
 
 /// A running node: its router (for in-process drivers such as the demo) and its HTTP server.
@@ -123,7 +159,27 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         catalogue,
         profiles,
         store,
+        admin,
+        ingest,
     } = prepared;
+    let access = Arc::new(AccessControl::open(admin, &config.auth)?);
+    let declared = api::declared_openapi();
+    let mut routes = RouteTable::from_openapi(&declared, &config.auth.public_paths)?;
+    let metrics_access = if config.auth.public_paths.contains(&config.metrics.path) {
+        Access::Public
+    } else {
+        Access::Requires(tollgate_domain::admin::Permission::OpsRead)
+    };
+    routes.insert(
+        actix_web::http::Method::GET,
+        &config.metrics.path,
+        metrics_access,
+    );
+    let gate = web::Data::new(Gate {
+        routes,
+        access: access.clone(),
+        id_prefix: crate::access::random_hex(8).map_err(|e| e.to_string())?,
+    });
     let registry = prometheus::Registry::new();
     let metrics = ActorMetrics::new(&registry).map_err(|e| e.to_string())?;
     let settings = Settings {
@@ -138,13 +194,19 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         ..Settings::default()
     };
     let shared = Arc::new(Shared {
-        catalogue: RwLock::new(Arc::new(catalogue)),
+        catalogue: RwLock::new(Arc::new(Timeline::single(Arc::new(catalogue)))),
         profiles: Arc::new(StaticProfiles(profiles)),
         store: store.clone(),
         settings,
         metrics,
         clock: Arc::new(jiff::Timestamp::now),
     });
+    // Published versions from the store (the configured file becomes version 1 on a new store).
+    let catalogue_admin = Arc::new(crate::catalogue_admin::CatalogueAdmin::open(
+        access.store().clone(),
+        shared.clone(),
+        config.catalogue.path.as_deref(),
+    )?);
     spawn_dedupe_purge(store.clone(), config.ledger.dedupe_horizon_days);
     let arbiters: Vec<Arbiter> = (0..config.actors.arbiters.resolve().max(1))
         .map(|_| Arbiter::new())
@@ -156,22 +218,46 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         0,
         handles,
     ));
+    let ingestor = Arc::new(
+        crate::ingest::Ingestor::new(
+            router.clone(),
+            ingest,
+            tollgate_domain::cdr::CdrMapping::default(),
+            crate::ingest::TimeWindow::default(),
+        )
+        .map_err(|e| format!("ingestion store: {e}"))?,
+    );
+    ingestor.register_metrics(&registry)?;
     let state = web::Data::new(AppState {
         router: router.clone(),
+        ingestor,
         store,
+        access,
+        catalogue: catalogue_admin,
         registry,
         ready: AtomicBool::new(true),
+        openapi: api::served_openapi(&declared, &config.auth.public_paths),
+        token_ttl_days_default: config.auth.token_ttl_days_default,
+        upload_limit_bytes: config.http.upload_limit_bytes,
     });
     let body_limit = config.http.body_limit_bytes;
     let metrics_path = config.metrics.path.clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
+        use utoipa_actix_web::AppExt;
         let metrics_path = metrics_path.clone();
         App::new()
+            .into_utoipa_app()
             .app_data(app_state.clone())
+            .app_data(gate.clone())
             .app_data(api::error::json_config(body_limit))
+            .app_data(api::error::path_config())
+            .app_data(api::error::query_config())
             .app_data(web::PayloadConfig::new(body_limit))
-            .configure(|cfg| api::routes(cfg, &metrics_path))
+            .configure(api::configure)
+            .into_app()
+            .route(&metrics_path, web::get().to(api::ops::metrics))
+            .wrap(actix_web::middleware::from_fn(api::auth::gate))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(api::error::ApiError::new(
                     actix_web::http::StatusCode::NOT_FOUND,

@@ -99,6 +99,11 @@ fn charging_over_http_with_replays_bad_input_and_graceful_stop() {
         body["outcomes"][0]["charge"]["amount"], "0.4275",
         "the documented example charge"
     );
+    assert_eq!(body["outcomes"][0]["catalogue_version"], 1);
+    assert_eq!(
+        body["outcomes"][1]["catalogue_version"], 1,
+        "as first answered"
+    );
     assert_eq!(body["outcomes"][2]["reason"], "rating.unknown_subscriber");
     assert_eq!(body["outcomes"][3]["reason"], "cdr.bad_timestamp");
     let (_, body) = post(&node.url("/v1/cdrs"), cdrs);
@@ -111,6 +116,7 @@ fn charging_over_http_with_replays_bad_input_and_graceful_stop() {
     assert_eq!(status, 200);
     assert_eq!(usage["items"][0]["cdr_id"], "x1");
     assert!(usage["items"][0]["explanation"]["legs"].is_array());
+    assert_eq!(usage["items"][0]["catalogue_version"], 1);
 
     // Bad input: clear 4xx with a code, nothing applied.
     let (status, body) = post(
@@ -127,8 +133,9 @@ fn charging_over_http_with_replays_bad_input_and_graceful_stop() {
     );
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (400, Some("request.malformed"))
+        (422, Some("request.invalid_field"))
     );
+    assert_eq!(body["error"]["details"]["path"], "requested_units");
     let (status, body) = post(
         &node.url(&format!("/v1/accounts/{pre}/top-ups")),
         json!({ "id": "t9", "amount": "5", "currency": "USD" }),

@@ -18,6 +18,13 @@ pub(crate) enum Operation {
     Delete { table: String, key: Vec<u8> },
     /// Raise the durable epoch of `shard` to `epoch` (never lowers it).
     SetEpoch { shard: u32, epoch: u64 },
+    /// Add `deltas` element-wise to the counters stored at `key` (big-endian `i64`s; absent
+    /// counters are zero), inside the transaction: concurrent batches never lose an increment.
+    AddCounters {
+        table: String,
+        key: Vec<u8>,
+        deltas: Vec<i64>,
+    },
 }
 
 /// A precondition of a batch: the durable epoch of `shard` is not above `epoch`.
@@ -63,6 +70,18 @@ impl WriteBatch {
         self
     }
 
+    /// Adds `deltas` element-wise to the counters stored at `key` in `table` (a value of
+    /// big-endian `i64`s, read back with [`decode_counters`]). The addition happens in the write
+    /// transaction, so batches committed concurrently each add their own deltas.
+    pub fn add_counters(&mut self, table: &str, key: &[u8], deltas: &[i64]) -> &mut Self {
+        self.operations.push(Operation::AddCounters {
+            table: table.to_owned(),
+            key: key.to_vec(),
+            deltas: deltas.to_vec(),
+        });
+        self
+    }
+
     /// Refuses the whole batch with [`StoreError::Fenced`] if the durable epoch of `shard` is
     /// higher than `epoch` (a newer owner has taken the shard over).
     pub fn expect_epoch(&mut self, shard: u32, epoch: u64) -> &mut Self {
@@ -93,7 +112,9 @@ impl WriteBatch {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         for operation in &self.operations {
             match operation {
-                Operation::Put { table, .. } | Operation::Delete { table, .. } => {
+                Operation::Put { table, .. }
+                | Operation::Delete { table, .. }
+                | Operation::AddCounters { table, .. } => {
                     validate_table_name(table)?;
                 }
                 Operation::SetEpoch { .. } => {}
@@ -101,6 +122,37 @@ impl WriteBatch {
         }
         Ok(())
     }
+}
+
+/// Decodes a counters value written by [`WriteBatch::add_counters`]: `None` if its length is
+/// not a multiple of 8.
+#[must_use]
+pub fn decode_counters(value: &[u8]) -> Option<Vec<i64>> {
+    if !value.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        value
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                i64::from_be_bytes(b)
+            })
+            .collect(),
+    )
+}
+
+/// `stored + deltas`, element-wise, as a counters value (the longer of the two sets the length).
+pub(crate) fn add_counters(stored: &[i64], deltas: &[i64]) -> Vec<u8> {
+    let len = stored.len().max(deltas.len());
+    let mut out = Vec::with_capacity(len * 8);
+    for i in 0..len {
+        let a = stored.get(i).copied().unwrap_or(0);
+        let b = deltas.get(i).copied().unwrap_or(0);
+        out.extend_from_slice(&a.saturating_add(b).to_be_bytes());
+    }
+    out
 }
 
 /// A user table name is non-empty and is not the internal epoch table.

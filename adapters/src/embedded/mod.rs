@@ -17,7 +17,7 @@ mod writer;
 #[cfg(test)]
 mod failure_tests;
 
-pub use batch::{SHARD_EPOCHS_TABLE, WriteBatch};
+pub use batch::{SHARD_EPOCHS_TABLE, WriteBatch, decode_counters};
 pub use completion::{CommitHandle, CommitReceipt, CommitResult};
 pub use error::StoreError;
 pub use fsync::measure_fsync_latency;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use super::batch::{Operation, SHARD_EPOCHS_TABLE, WriteBatch};
+use super::batch::{Operation, SHARD_EPOCHS_TABLE, WriteBatch, add_counters, decode_counters};
 use super::completion::{CommitReceipt, CommitResult, Completer};
 use super::error::{StoreError, StoreResultExt};
 use super::stats::{Counters, GroupOutcome};
@@ -241,6 +241,22 @@ fn apply_batch<'txn>(
                 open_cached(transaction, tables, table)?
                     .remove(key.as_slice())
                     .store()?;
+            }
+            Operation::AddCounters { table, key, deltas } => {
+                let table = open_cached(transaction, tables, table)?;
+                let stored = match table.get(key.as_slice()).store()? {
+                    None => Vec::new(),
+                    Some(guard) => {
+                        decode_counters(guard.value()).ok_or_else(|| StoreError::Corrupt {
+                            message: format!(
+                                "counters of {} bytes, not a multiple of 8",
+                                guard.value().len()
+                            ),
+                        })?
+                    }
+                };
+                let value = add_counters(&stored, deltas);
+                table.insert(key.as_slice(), value.as_slice()).store()?;
             }
             Operation::SetEpoch { shard, epoch } => {
                 if *epoch > stored_epoch(epochs, *shard)? {

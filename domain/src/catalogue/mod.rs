@@ -4,10 +4,13 @@
 //! [`Catalogue::from_toml`] validates a whole file and reports every problem with its location;
 //! the validated model refers to its parts by index so rating does no lookups by name.
 
+pub mod document;
 mod load;
 mod raw;
+pub mod timeline;
 
 pub use load::{FileReader, Problem, Problems};
+pub use timeline::Timeline;
 
 use rustc_hash::FxHashMap;
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{Account, AccountWrite, Entry, LedgerStore, StoreError};
+use crate::admin::AuditRecord;
 use crate::ids::SubscriberId;
 
 #[derive(Default)]
@@ -13,6 +14,7 @@ struct Data {
     entries: HashMap<SubscriberId, Vec<Entry>>,
     answers: HashMap<(SubscriberId, String), (jiff::Timestamp, Vec<u8>)>,
     usage: HashMap<SubscriberId, Vec<Vec<u8>>>,
+    audit: Vec<AuditRecord>,
     epochs: HashMap<u32, u64>,
     commits: u64,
 }
@@ -32,6 +34,14 @@ impl MemoryLedgerStore {
     /// Number of commits so far.
     pub fn commits(&self) -> u64 {
         self.data.lock().map(|d| d.commits).unwrap_or(0)
+    }
+
+    /// Every audit record committed with an account write, in commit order.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        self.data
+            .lock()
+            .map(|d| d.audit.clone())
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Data>, StoreError> {
@@ -111,6 +121,7 @@ impl LedgerStore for MemoryLedgerStore {
                 .entry(id.clone())
                 .or_default()
                 .extend(w.usage.into_iter().map(|(_, u)| u));
+            data.audit.extend(w.audit);
             data.accounts.insert(id, w.account);
         }
         Ok(())

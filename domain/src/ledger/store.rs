@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
 use super::{Account, Entry};
+use crate::admin::AuditRecord;
 use crate::ids::SubscriberId;
 
 /// The owner of a shard and its epoch: writes carry it, and a store refuses writes from an older
@@ -39,6 +40,9 @@ pub struct AccountWrite {
     pub at: jiff::Timestamp,
     /// Rated usage records to keep for queries (`cdr id`, serialized rating).
     pub usage: Vec<(SmolStr, Vec<u8>)>,
+    /// Audit records of an admin mutation made through an actor (e.g. a top-up), written in the
+    /// same durable transaction as the change; empty for usage and sessions.
+    pub audit: Vec<AuditRecord>,
 }
 
 /// Storage failures, with stable codes.
@@ -110,6 +114,7 @@ pub mod contract {
     use smol_str::SmolStr;
 
     use super::{AccountWrite, Fence, LedgerStore, StoreError};
+    use crate::admin::AuditRecord;
     use crate::ids::SubscriberId;
     use crate::ledger::{Account, Entry, EntryKind, Mode};
     use crate::money::Currency;
@@ -139,11 +144,43 @@ pub mod contract {
             at: Timestamp::from_second(1_000 + first_seq as i64).unwrap_or(Timestamp::UNIX_EPOCH),
             answers: vec![(SmolStr::new(key), key.as_bytes().to_vec())],
             usage: vec![(SmolStr::new(key), format!("usage-{key}").into_bytes())],
+            audit: Vec::new(),
         }
+    }
+
+    /// A write carrying the audit record of a top-up (the admin mutation made through an actor).
+    fn audited(mut write: AccountWrite, request_id: &str) -> (AccountWrite, AuditRecord) {
+        let record = AuditRecord::new(
+            write.at,
+            "contract",
+            "balance.top_up",
+            format!("subscriber/{}", write.account.subscriber.as_str()),
+            request_id,
+            None,
+            Some(serde_json::json!({ "balance": write.account.balance.to_string() })),
+        );
+        write.audit.push(record.clone());
+        (write, record)
     }
 
     /// Runs the contract; returns the first broken promise.
     pub fn run(store: &dyn LedgerStore) -> Result<(), String> {
+        run_checked(store, None)
+    }
+
+    /// Runs the contract and also checks, through `read_audit` (every audit record the backend
+    /// holds), that a write's audit records are stored with it and a fenced write's are not.
+    pub fn run_with_audit(
+        store: &dyn LedgerStore,
+        read_audit: &dyn Fn() -> Result<Vec<AuditRecord>, String>,
+    ) -> Result<(), String> {
+        run_checked(store, Some(read_audit))
+    }
+
+    fn run_checked(
+        store: &dyn LedgerStore,
+        read_audit: Option<&dyn Fn() -> Result<Vec<AuditRecord>, String>>,
+    ) -> Result<(), String> {
         let fail = |what: &str| Err::<(), String>(what.to_string());
         let a = SubscriberId::new("contract-a");
         let b = SubscriberId::new("contract-ab");
@@ -151,12 +188,12 @@ pub mod contract {
         if store.load_account(&a).map_err(|e| e.to_string())?.is_some() {
             return fail("a fresh store has no account");
         }
-        // Two subscribers in one group commit, one of whose ids prefixes the other's.
+        // Two subscribers in one group commit, one of whose ids prefixes the other's; each
+        // write carries an audit record.
+        let (first_a, audit_a) = audited(write("contract-a", fence, 0, &[-100, -50], "k1"), "r1");
+        let (first_b, audit_b) = audited(write("contract-ab", fence, 0, &[-7], "k2"), "r2");
         store
-            .commit(vec![
-                write("contract-a", fence, 0, &[-100, -50], "k1"),
-                write("contract-ab", fence, 0, &[-7], "k2"),
-            ])
+            .commit(vec![first_a, first_b])
             .map_err(|e| e.to_string())?;
         let account = store
             .load_account(&a)
@@ -197,7 +234,10 @@ pub mod contract {
             return fail("recent usage is newest first");
         }
         // A stale epoch is fenced and writes nothing.
-        let stale = write("contract-a", Fence { shard: 7, epoch: 2 }, 3, &[-999], "k4");
+        let (stale, audit_stale) = audited(
+            write("contract-a", Fence { shard: 7, epoch: 2 }, 3, &[-999], "k4"),
+            "r4",
+        );
         match store.commit(vec![stale]) {
             Err(StoreError::Fenced {
                 shard: 7,
@@ -227,15 +267,25 @@ pub mod contract {
             return fail("purge removes exactly the answers older than the horizon");
         }
         // A newer epoch takes over.
-        store
-            .commit(vec![write(
-                "contract-a",
-                Fence { shard: 7, epoch: 4 },
-                3,
-                &[-1],
-                "k5",
-            )])
-            .map_err(|e| e.to_string())?;
+        let (takeover, audit_takeover) = audited(
+            write("contract-a", Fence { shard: 7, epoch: 4 }, 3, &[-1], "k5"),
+            "r5",
+        );
+        store.commit(vec![takeover]).map_err(|e| e.to_string())?;
+        if let Some(read_audit) = read_audit {
+            let mut stored = read_audit()?;
+            stored.sort_by_key(|r| r.id);
+            let mut expected = vec![audit_a, audit_b, audit_takeover];
+            expected.sort_by_key(|r| r.id);
+            if stored.iter().any(|r| r.id == audit_stale.id) {
+                return fail("a fenced write's audit records are not stored");
+            }
+            if stored != expected {
+                return Err(format!(
+                    "every committed write's audit records are stored with it: expected {expected:?}, got {stored:?}"
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -75,6 +75,9 @@ pub enum RatingError {
     /// Arithmetic overflow (absurd amounts).
     #[error("amount overflow")]
     Overflow,
+    /// No published catalogue version is in force at the record's time.
+    #[error("no catalogue version is in force at {0}")]
+    NoCatalogueVersion(Timestamp),
 }
 
 impl RatingError {
@@ -90,6 +93,7 @@ impl RatingError {
             RatingError::MissingUnits => "cdr.missing_field",
             RatingError::UnitsOutOfRange { .. } => "cdr.units_out_of_range",
             RatingError::Overflow => "rating.overflow",
+            RatingError::NoCatalogueVersion(_) => "rating.no_catalogue_version",
         }
     }
 }

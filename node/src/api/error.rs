@@ -16,6 +16,27 @@ pub struct ApiError {
     pub code: String,
     /// Human-readable message.
     pub message: String,
+    /// Structured details (field path, permission, problems), or null.
+    pub details: serde_json::Value,
+}
+
+/// The error shape of every API answer with a 4xx or 5xx status.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error: a stable code, a message, and details.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `auth.forbidden`, `catalogue.invalid`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Structured details, e.g. `{"permission": "catalogue.write"}` or a list of problems.
+    #[schema(value_type = Object, nullable = true)]
+    pub details: serde_json::Value,
 }
 
 impl ApiError {
@@ -29,7 +50,40 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            details: serde_json::Value::Null,
         }
+    }
+
+    /// The same error with structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    /// 404 with a code.
+    pub fn not_found(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 422 for a well-formed request that cannot be carried out as asked.
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 503 for a storage failure: nothing was changed.
+    pub fn storage(e: &tollgate_domain::ledger::StoreError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.code(),
+            "temporarily unable to read or write durable state; nothing was changed, retry",
+        )
+    }
+
+    /// The HTTP answer.
+    pub fn response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({
+            "error": { "code": self.code, "message": self.message, "details": self.details }
+        }))
     }
 
     /// 400 for a request that does not parse.
@@ -44,8 +98,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({ "error": { "code": self.code, "message": self.message } }))
+        self.response()
     }
 }
 
@@ -101,4 +154,72 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
             };
             ApiError::new(status, code, err.to_string()).into()
         })
+}
+
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> ApiError {
+        use crate::access::AccessError;
+        match e {
+            AccessError::Store(s) => ApiError::storage(&s),
+            AccessError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            AccessError::NotFound { code, message } => ApiError::not_found(code, message),
+            AccessError::Invalid { code, message } => ApiError::unprocessable(code, message),
+        }
+    }
+}
+
+/// Path, query and form errors as 400 JSON answers.
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request("request.bad_path", err.to_string()).into()
+    })
+}
+
+/// Query string errors as 400 JSON answers naming the parameter.
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request("request.bad_query", err.to_string()).into()
+    })
+}
+
+/// The error answers every authenticated operation can give. Only its derived OpenAPI
+/// description is used; answers are built from [`ApiError`].
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum Errors {
+    /// The request does not parse (body, path or query).
+    #[response(status = 400, description = "Malformed request")]
+    BadRequest(ErrorBody),
+    /// No valid token.
+    #[response(
+        status = 401,
+        description = "Missing, invalid, expired or revoked token"
+    )]
+    Unauthorized(ErrorBody),
+    /// The token's roles lack the operation's permission.
+    #[response(
+        status = 403,
+        description = "The permission named in details is missing"
+    )]
+    Forbidden(ErrorBody),
+    /// Something named in the path does not exist.
+    #[response(status = 404, description = "Not found")]
+    NotFound(ErrorBody),
+    /// The request conflicts with the current state.
+    #[response(status = 409, description = "Conflict")]
+    Conflict(ErrorBody),
+    /// The body is larger than the configured limit.
+    #[response(status = 413, description = "Request body too large")]
+    TooLarge(ErrorBody),
+    /// The body has the wrong media type.
+    #[response(status = 415, description = "Unsupported media type")]
+    UnsupportedMediaType(ErrorBody),
+    /// The request is well-formed but invalid (field path in details).
+    #[response(status = 422, description = "Invalid request")]
+    Unprocessable(ErrorBody),
+    /// Storage is temporarily unavailable; nothing was changed.
+    #[response(status = 503, description = "Temporarily unavailable; retry")]
+    Unavailable(ErrorBody),
 }

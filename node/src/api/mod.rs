@@ -1,17 +1,32 @@
 //! The HTTP API: one module per resource, each a thin translation between HTTP and actor
-//! messages. Errors are `{ "error": { "code", "message" } }` with stable codes.
+//! messages or domain calls. Every route is documented with `utoipa` and names the permission it
+//! requires (its `bearer` security scope); [`auth::gate`] enforces exactly what the document
+//! says. Errors are `{ "error": { "code", "message", "details" } }` with stable codes.
 
+pub mod audit;
+pub mod auth;
+pub mod body;
+pub mod catalogue;
 pub mod error;
+pub mod mediation;
 pub mod ops;
+pub mod page;
+pub mod recycle;
 pub mod sessions;
 pub mod subscribers;
 pub mod usage;
+pub mod users;
 
 use std::sync::Arc;
 
 use actix_web::web;
 use tollgate_actors::Router;
 use tollgate_domain::ledger::LedgerStore;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::access::AccessControl;
+use error::ApiError;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -19,41 +34,159 @@ pub struct AppState {
     pub router: Arc<Router>,
     /// Storage, for reads that need no actor (usage history).
     pub store: Arc<dyn LedgerStore>,
+    /// Users, tokens, roles (and the admin store behind them).
+    pub access: Arc<AccessControl>,
+    /// Catalogue drafts and versions.
+    pub catalogue: Arc<crate::catalogue_admin::CatalogueAdmin>,
+    /// Batches of records into durable transactions (ledger, suspense, positions, counters).
+    pub ingestor: Arc<crate::ingest::Ingestor>,
     /// Metrics registry served at /metrics.
     pub registry: prometheus::Registry,
     /// Whether the node accepts traffic (false while draining).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The OpenAPI document served at /v1/openapi.json.
+    pub openapi: serde_json::Value,
+    /// Default expiry of new tokens.
+    pub token_ttl_days_default: Option<u32>,
+    /// Largest bulk upload.
+    pub upload_limit_bytes: usize,
 }
 
-/// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig, metrics_path: &str) {
-    cfg.route("/health", web::get().to(ops::health))
-        .route("/ready", web::get().to(ops::ready))
-        .route(metrics_path, web::get().to(ops::metrics))
-        .route("/v1/cdrs", web::post().to(usage::post_cdrs))
-        .route(
-            "/v1/sessions/{session}/reserve",
-            web::post().to(sessions::reserve),
+/// Runs blocking work (storage) off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f).await.map_err(|_| {
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "node.busy",
+            "the node could not run the request; retry",
         )
-        .route(
-            "/v1/sessions/{session}/update",
-            web::post().to(sessions::update),
-        )
-        .route(
-            "/v1/sessions/{session}/terminate",
-            web::post().to(sessions::terminate),
-        )
-        .route("/v1/events", web::post().to(sessions::event))
-        .route(
-            "/v1/accounts/{id}/top-ups",
-            web::post().to(subscribers::top_up),
-        )
-        .route(
-            "/v1/subscribers/{id}/balance",
-            web::get().to(subscribers::balance),
-        )
-        .route(
-            "/v1/subscribers/{id}/usage",
-            web::get().to(subscribers::usage),
+    })?
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            auth::SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`tg_<id>.<secret>`) or, when configured, a JWT. The \
+                         scope listed on each operation is the permission it requires.",
+                    ))
+                    .build(),
+            ),
         );
+    }
+}
+
+/// The document's fixed parts; paths are collected from the registered services.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tollgate API",
+        description = "Rating, charging and billing: usage ingest, real-time sessions, \
+                       balances, catalogue, users and audit. Every operation names the \
+                       permission it requires as its bearer scope.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "ops", description = "Health, readiness, this document"),
+        (name = "usage", description = "Usage records (CDRs)"),
+        (name = "sessions", description = "Real-time charging"),
+        (name = "subscribers", description = "Balances, usage, top-ups"),
+        (name = "access", description = "Users, tokens, roles, permissions"),
+        (name = "audit", description = "Who changed what"),
+        (name = "catalogue", description = "Catalogue drafts, validation, publishing, versions"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Registers every documented route.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(ops::health)
+        .service(ops::ready)
+        .service(ops::openapi)
+        .service(usage::post_cdrs)
+        .service(sessions::reserve)
+        .service(sessions::update)
+        .service(sessions::terminate)
+        .service(sessions::event)
+        .service(subscribers::top_up)
+        .service(subscribers::balance)
+        .service(subscribers::usage)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(users::get_user)
+        .service(users::update_user)
+        .service(users::list_tokens)
+        .service(users::create_token)
+        .service(users::revoke_token)
+        .service(users::list_roles)
+        .service(users::put_role)
+        .service(users::delete_role)
+        .service(users::list_permissions)
+        .service(audit::list_audit)
+        .service(mediation::list_suspense)
+        .service(mediation::get_suspense)
+        .service(mediation::export_suspense)
+        .service(mediation::stats)
+        .service(catalogue::list_versions)
+        .service(catalogue::get_version)
+        .service(catalogue::get_version_table)
+        .service(catalogue::in_force)
+        .service(catalogue::list_drafts)
+        .service(catalogue::create_draft)
+        .service(catalogue::get_draft)
+        .service(catalogue::delete_draft)
+        .service(catalogue::put_document)
+        .service(catalogue::put_header)
+        .service(catalogue::list_items)
+        .service(catalogue::get_item)
+        .service(catalogue::put_item)
+        .service(catalogue::delete_item)
+        .service(catalogue::put_table)
+        .service(catalogue::get_table)
+        .service(catalogue::delete_table)
+        .service(catalogue::validate)
+        .service(catalogue::publish)
+        .service(recycle::recycle);
+}
+
+/// The OpenAPI document of every documented route, as the code declares it.
+pub fn declared_openapi() -> serde_json::Value {
+    use utoipa_actix_web::AppExt;
+    let (_, doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    serde_json::to_value(&doc).unwrap_or_default()
+}
+
+/// The document as served: `security: []` on the operations of `public_paths` (they are served
+/// without a token).
+pub fn served_openapi(declared: &serde_json::Value, public_paths: &[String]) -> serde_json::Value {
+    let mut value = declared.clone();
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for (path, item) in paths.iter_mut() {
+            if !public_paths.iter().any(|p| p == path) {
+                continue;
+            }
+            if let Some(ops) = item.as_object_mut() {
+                for op in ops.values_mut() {
+                    if let Some(op) = op.as_object_mut() {
+                        op.insert("security".into(), serde_json::json!([]));
+                    }
+                }
+            }
+        }
+    }
+    value
 }

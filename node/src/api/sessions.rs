@@ -1,7 +1,7 @@
 //! Real-time charging: `POST /v1/sessions/{id}/reserve|update|terminate` and `POST /v1/events`,
 //! with the semantics of Diameter Gy CCR-I/U/T and event charging. Idempotent by `request_id`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use smol_str::SmolStr;
 use tollgate_actors::Charge;
@@ -9,43 +9,54 @@ use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{SessionRequest, UsageSpec};
 
 use super::AppState;
-use super::error::ApiError;
+use super::body::Body;
+use super::error::{ApiError, Errors};
 
 /// Body of a reserve (initial) request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reserve {
+    #[schema(value_type = String)]
     subscriber: SubscriberId,
+    #[schema(value_type = String)]
     request_id: SmolStr,
+    #[schema(value_type = Object)]
     usage: UsageSpec,
     requested_units: u64,
 }
 
 /// Body of an update request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Update {
+    #[schema(value_type = String)]
     subscriber: SubscriberId,
+    #[schema(value_type = String)]
     request_id: SmolStr,
     used_units: u64,
     requested_units: u64,
 }
 
 /// Body of a terminate request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Terminate {
+    #[schema(value_type = String)]
     subscriber: SubscriberId,
+    #[schema(value_type = String)]
     request_id: SmolStr,
     used_units: u64,
 }
 
 /// Body of an event charge.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
+    #[schema(value_type = String)]
     subscriber: SubscriberId,
+    #[schema(value_type = String)]
     request_id: SmolStr,
+    #[schema(value_type = Object)]
     usage: UsageSpec,
     #[serde(default = "one")]
     units: u64,
@@ -77,11 +88,17 @@ async fn charge(
     Ok(HttpResponse::Ok().json(grant?))
 }
 
-/// `POST /v1/sessions/{session}/reserve`.
+/// Real-time session: reserve (Gy CCR-Initial). Idempotent by `request_id`.
+#[utoipa::path(tag = "sessions", params(("session" = String, Path, description = "Session id")),
+    request_body = Reserve,
+    responses((status = 200, description = "The grant", body = Object),
+        (status = 402, description = "Insufficient balance", body = super::error::ErrorBody), Errors),
+    security(("bearer" = ["sessions.write"])))]
+#[post("/v1/sessions/{session}/reserve")]
 pub async fn reserve(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Reserve>,
+    body: Body<Reserve>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     check_units(&[b.requested_units])?;
@@ -94,11 +111,17 @@ pub async fn reserve(
     charge(&state, &b.subscriber, request).await
 }
 
-/// `POST /v1/sessions/{session}/update`.
+/// Real-time session: update (Gy CCR-Update). Idempotent by `request_id`.
+#[utoipa::path(tag = "sessions", params(("session" = String, Path, description = "Session id")),
+    request_body = Update,
+    responses((status = 200, description = "The grant", body = Object),
+        (status = 402, description = "Insufficient balance", body = super::error::ErrorBody), Errors),
+    security(("bearer" = ["sessions.write"])))]
+#[post("/v1/sessions/{session}/update")]
 pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Update>,
+    body: Body<Update>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     check_units(&[b.used_units, b.requested_units])?;
@@ -111,11 +134,17 @@ pub async fn update(
     charge(&state, &b.subscriber, request).await
 }
 
-/// `POST /v1/sessions/{session}/terminate`.
+/// Real-time session: terminate (Gy CCR-Terminate). Idempotent by `request_id`.
+#[utoipa::path(tag = "sessions", params(("session" = String, Path, description = "Session id")),
+    request_body = Terminate,
+    responses((status = 200, description = "The grant", body = Object),
+        (status = 402, description = "Insufficient balance", body = super::error::ErrorBody), Errors),
+    security(("bearer" = ["sessions.write"])))]
+#[post("/v1/sessions/{session}/terminate")]
 pub async fn terminate(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Terminate>,
+    body: Body<Terminate>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     check_units(&[b.used_units])?;
@@ -127,10 +156,15 @@ pub async fn terminate(
     charge(&state, &b.subscriber, request).await
 }
 
-/// `POST /v1/events`.
+/// One-shot event charge (Gy event charging). Idempotent by `request_id`.
+#[utoipa::path(tag = "sessions", request_body = Event,
+    responses((status = 200, description = "The grant", body = Object),
+        (status = 402, description = "Insufficient balance", body = super::error::ErrorBody), Errors),
+    security(("bearer" = ["sessions.write"])))]
+#[post("/v1/events")]
 pub async fn event(
     state: web::Data<AppState>,
-    body: web::Json<Event>,
+    body: Body<Event>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     check_units(&[b.units])?;

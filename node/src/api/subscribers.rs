@@ -1,6 +1,6 @@
 //! Balances, usage history and top-ups.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, web};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use smol_str::SmolStr;
@@ -9,9 +9,15 @@ use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::money::{Currency, Money};
 
 use super::AppState;
-use super::error::ApiError;
+use super::auth::Caller;
+use super::body::Body;
+use super::error::{ApiError, Errors};
 
-/// `GET /v1/subscribers/{id}/balance`.
+/// A subscriber's balance, reservations and counters.
+#[utoipa::path(tag = "subscribers", params(("id" = String, Path, description = "Subscriber id")),
+    responses((status = 200, description = "The balance", body = Object), Errors),
+    security(("bearer" = ["customer.read"])))]
+#[get("/v1/subscribers/{id}/balance")]
 pub async fn balance(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -22,10 +28,13 @@ pub async fn balance(
 }
 
 /// Query of the usage history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
+    /// Records to return, 1 to 1000 (default 50).
     #[serde(default = "fifty")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: usize,
 }
 
@@ -33,7 +42,11 @@ fn fifty() -> usize {
     50
 }
 
-/// `GET /v1/subscribers/{id}/usage?limit=N`: recent rated usage, newest first, with explanations.
+/// Recent rated usage, newest first, with explanations.
+#[utoipa::path(tag = "subscribers", params(("id" = String, Path, description = "Subscriber id"), UsageQuery),
+    responses((status = 200, description = "Usage records", body = Object), Errors),
+    security(("bearer" = ["customer.read"])))]
+#[get("/v1/subscribers/{id}/usage")]
 pub async fn usage(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -73,22 +86,31 @@ pub async fn usage(
 }
 
 /// Body of a top-up.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     /// Idempotency key.
+    #[schema(value_type = String)]
     id: SmolStr,
-    /// Amount, as a string.
+    /// Amount, as a decimal string (e.g. "10.00").
+    #[schema(value_type = String, example = "10.00")]
     amount: Decimal,
-    /// Currency code.
+    /// ISO 4217 currency code.
+    #[schema(value_type = String, example = "EUR")]
     currency: Currency,
 }
 
-/// `POST /v1/accounts/{id}/top-ups`: idempotent by `id`.
+/// Top up a prepaid balance. Idempotent by `id`; audited with the balance before and after.
+#[utoipa::path(tag = "subscribers", params(("id" = String, Path, description = "Subscriber id")),
+    request_body = TopUpBody,
+    responses((status = 200, description = "The balance after", body = Object), Errors),
+    security(("bearer" = ["balance.adjust"])))]
+#[post("/v1/accounts/{id}/top-ups")]
 pub async fn top_up(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
-    body: web::Json<TopUpBody>,
+    body: Body<TopUpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = SubscriberId::new(path.into_inner());
     let b = body.into_inner();
@@ -97,6 +119,12 @@ pub async fn top_up(
         .send(
             &id,
             TopUp {
+                audit: Some(caller.attribution().record(
+                    "balance.top_up",
+                    format!("subscriber/{id}"),
+                    None,
+                    None,
+                )),
                 id: b.id,
                 amount: Money::new(b.amount, b.currency),
             },

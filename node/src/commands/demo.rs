@@ -300,6 +300,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
     config.storage.engine = StorageEngine::Embedded(EmbeddedConfig {
         path: args.data_dir.join("ledger.redb"),
     });
+    // A fresh admin token for this demo run, printed below; only its hash is stored.
+    let token = crate::access::new_token("bootstrap").map_err(|e| e.to_string())?;
+    config.auth.bootstrap_token_sha256 = Some(crate::access::sha256_hex(token.as_bytes()));
     let mut prepared = server::prepare(config)?;
     prepared.profiles = profiles();
     let seconds = args.seconds;
@@ -308,7 +311,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         let router = running.router.clone();
         println!("tollgate demo: node on http://{}, {} subscribers, driving traffic for {seconds} s ...", running.addr, POSTPAID + PREPAID);
         for i in POSTPAID..POSTPAID + PREPAID {
-            let top = TopUp { id: "welcome".into(), amount: Money::new(Decimal::new(2000, 2), Currency::EUR) };
+            let top = TopUp { id: "welcome".into(), amount: Money::new(Decimal::new(2000, 2), Currency::EUR), audit: None };
             router.send(&subscriber(i), top).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
         }
         let started = Instant::now();
@@ -352,7 +355,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         );
         println!("  request latency (durable): {}", percentiles(&session_latency));
         let url = format!("http://{}", running.addr);
-        println!("\nlook around:\n  curl {url}/v1/subscribers/{}/balance\n  curl {url}/v1/subscribers/{}/usage?limit=3\n  curl {url}/metrics", subscriber(POSTPAID), subscriber(1));
+        println!("\nlook around (admin token for this run: {token}):");
+        println!("  export TOLLGATE_TOKEN={token}");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/subscribers/{}/balance", subscriber(POSTPAID));
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/subscribers/{}/usage?limit=3", subscriber(1));
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/audit");
+        println!("  curl {url}/v1/openapi.json\n  curl {url}/metrics");
         if args.exit {
             running.server.stop(true).await;
         } else {

@@ -5,3 +5,4 @@ pub mod check_config;
 pub mod demo;
 pub mod rate;
 pub mod run;
+pub mod user;

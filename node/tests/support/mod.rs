@@ -11,6 +11,17 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
+/// The bootstrap admin token every test node accepts (its SHA-256 is in the config).
+pub const ADMIN_TOKEN: &str = "tg_bootstrap.0123456789abcdef0123456789abcdef";
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -36,11 +47,13 @@ impl NodeFiles {
         let text = format!(
             "[node]\ndata_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\
              [catalogue]\npath = {cat:?}\n[subscribers]\nbootstrap_path = {subs:?}\n\
-             [storage.embedded]\npath = {db:?}\n[actors]\narbiters = 2\n",
+             [storage.embedded]\npath = {db:?}\n[actors]\narbiters = 2\n\
+             [auth]\nbootstrap_token_sha256 = {hash:?}\n",
             data = dir.path().join("data").display().to_string(),
             cat = examples().join("catalogue.toml").display().to_string(),
             subs = subscribers.display().to_string(),
             db = dir.path().join("data/ledger.redb").display().to_string(),
+            hash = sha256_hex(ADMIN_TOKEN.as_bytes()),
         );
         std::fs::write(&config, text).unwrap();
         NodeFiles { dir, config, port }
@@ -103,12 +116,8 @@ impl Drop for NodeProcess {
     }
 }
 
-/// POSTs JSON; returns (status, body) whatever the status.
-pub fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    match ureq::post(url)
-        .timeout(Duration::from_secs(30))
-        .send_json(body)
-    {
+fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    match result {
         Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
         Err(ureq::Error::Status(code, r)) => {
             (code, r.into_json().unwrap_or(serde_json::Value::Null))
@@ -117,15 +126,49 @@ pub fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     }
 }
 
-/// GETs JSON; returns (status, body).
-pub fn get(url: &str) -> (u16, serde_json::Value) {
-    match ureq::get(url).timeout(Duration::from_secs(30)).call() {
-        Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
-        Err(ureq::Error::Status(code, r)) => {
-            (code, r.into_json().unwrap_or(serde_json::Value::Null))
-        }
-        Err(e) => (0, serde_json::json!({ "transport": e.to_string() })),
+/// Sends `method` with an optional token and JSON body; returns (status, body) whatever the
+/// status.
+pub fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(60));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
     }
+    answer(match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    })
+}
+
+/// Sends a raw body with a content type.
+pub fn call_raw(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut req = ureq::request(method, url)
+        .timeout(Duration::from_secs(60))
+        .set("Content-Type", content_type);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    answer(req.send_bytes(body))
+}
+
+/// POSTs JSON as the bootstrap admin; returns (status, body) whatever the status.
+pub fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    call("POST", url, Some(ADMIN_TOKEN), Some(body))
+}
+
+/// GETs JSON as the bootstrap admin; returns (status, body).
+pub fn get(url: &str) -> (u16, serde_json::Value) {
+    call("GET", url, Some(ADMIN_TOKEN), None)
 }
 
 /// Sends SIGTERM and waits for the exit status.

@@ -4,7 +4,7 @@
 mod plan;
 mod product;
 mod support;
-mod tables;
+pub(super) mod tables;
 
 pub use support::{FileReader, Problem, Problems};
 

@@ -9,6 +9,37 @@ use super::super::*;
 use super::support::*;
 use crate::calendar::{BandSpec, ScheduleSpec, parse_clock, parse_days};
 
+/// What a prefix CSV row must look like.
+pub(in crate::catalogue) const PREFIX_ROW_EXPECTED: &str = "expected prefix,zone[,description]";
+
+/// One line of a prefix CSV file (`prefix,zone[,description]`).
+pub(in crate::catalogue) enum PrefixRow<'a> {
+    /// Blank, a `#` comment, or the header (a first line starting with `prefix`).
+    Skip,
+    /// A data row (columns trimmed; the prefix is not checked yet).
+    Entry {
+        /// Prefix column.
+        prefix: &'a str,
+        /// Zone column.
+        zone: &'a str,
+    },
+    /// A data row without a zone column.
+    Malformed,
+}
+
+/// Reads line `n` (0-based) of a prefix CSV file the way the loader does.
+pub(in crate::catalogue) fn prefix_row(n: usize, line: &str) -> PrefixRow<'_> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') || (n == 0 && line.starts_with("prefix")) {
+        return PrefixRow::Skip;
+    }
+    let mut cols = line.split(',').map(str::trim);
+    match (cols.next(), cols.next()) {
+        (Some(prefix), Some(zone)) => PrefixRow::Entry { prefix, zone },
+        _ => PrefixRow::Malformed,
+    }
+}
+
 pub(super) fn destinations_table(
     loader: &mut Loader<'_>,
     scope: &Scope,
@@ -47,22 +78,13 @@ pub(super) fn destinations_table(
                 let mut seen: HashSet<&str> = raw.entries.keys().map(String::as_str).collect();
                 for (n, line) in content.lines().enumerate() {
                     let line_no = n + 1;
-                    let line = line.trim();
-                    if line.is_empty()
-                        || line.starts_with('#')
-                        || (n == 0 && line.starts_with("prefix"))
-                    {
-                        continue;
-                    }
-                    let mut cols = line.split(',').map(str::trim);
-                    let (Some(prefix), Some(zone)) = (cols.next(), cols.next()) else {
-                        loader.file_problem(
-                            file,
-                            Some(line_no),
-                            path,
-                            "expected prefix,zone[,description]",
-                        );
-                        continue;
+                    let (prefix, zone) = match prefix_row(n, line) {
+                        PrefixRow::Skip => continue,
+                        PrefixRow::Entry { prefix, zone } => (prefix, zone),
+                        PrefixRow::Malformed => {
+                            loader.file_problem(file, Some(line_no), path, PREFIX_ROW_EXPECTED);
+                            continue;
+                        }
                     };
                     if !seen.insert(prefix) {
                         loader.file_problem(

@@ -1,0 +1,51 @@
+//! The ingestion storage contract on the embedded store (the in-memory store runs it in
+//! `tollgate-domain`): ledger rows, suspense, positions, counters and audit records of a batch
+//! are one transaction, and everything committed survives a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use tollgate_adapters::admin::EmbeddedAdminStore;
+use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
+use tollgate_adapters::ledger::EmbeddedLedgerStore;
+use tollgate_adapters::mediation::EmbeddedIngestStore;
+use tollgate_domain::admin::{AdminStore, AuditFilter};
+use tollgate_domain::mediation::{IngestStore, SuspenseFilter, contract};
+
+fn open(path: &std::path::Path) -> Arc<EmbeddedStore> {
+    Arc::new(EmbeddedStore::open(StoreConfig::new(path)).unwrap())
+}
+
+#[test]
+fn embedded_store_keeps_the_ingest_contract_and_a_restart_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ingest.redb");
+    let (stats, suspense) = {
+        let engine = open(&path);
+        let store = EmbeddedIngestStore::new(engine.clone());
+        let ledger = EmbeddedLedgerStore::with_store(engine.clone());
+        let admin = EmbeddedAdminStore::new(engine);
+        contract::run(&store, &ledger, &|| {
+            admin
+                .audit(&AuditFilter::default(), None, 10_000)
+                .map_err(|e| e.to_string())
+        })
+        .unwrap();
+        (
+            store.stats().unwrap(),
+            store
+                .suspense(&SuspenseFilter::default(), None, 100)
+                .unwrap(),
+        )
+    };
+    let store = EmbeddedIngestStore::new(open(&path));
+    assert_eq!(store.stats().unwrap(), stats);
+    assert_eq!(
+        store
+            .suspense(&SuspenseFilter::default(), None, 100)
+            .unwrap(),
+        suspense
+    );
+    assert_eq!(store.position("kafka:t", 0).unwrap(), Some(3));
+}

@@ -1,0 +1,47 @@
+//! Cursor pagination: `?limit=N&cursor=C`; answers carry `next_cursor` (null on the last page).
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Largest page.
+pub const LIMIT_MAX: usize = 1000;
+
+/// Paging parameters of every list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The limit, clamped to 1..=1000.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, LIMIT_MAX)
+    }
+}
+
+/// One page of `items` sorted by `key`: those after the cursor, at most `limit`, and the cursor
+/// of the next page.
+pub fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    query: &PageQuery,
+) -> (Vec<T>, Option<String>) {
+    let limit = query.limit();
+    let mut out: Vec<T> = items
+        .into_iter()
+        .filter(|item| query.cursor.as_ref().is_none_or(|c| key(item) > *c))
+        .take(limit + 1)
+        .collect();
+    let next = if out.len() > limit {
+        out.truncate(limit);
+        out.last().map(&key)
+    } else {
+        None
+    };
+    (out, next)
+}

@@ -1,0 +1,534 @@
+//! The ingestor: turns a batch of raw records from a source (a Kafka partition, a file, an HTTP
+//! request, a recycle of suspense) into one durable transaction: the ledger writes of every
+//! subscriber in the batch, the records put in suspense (reason code, raw bytes), the source's
+//! position and its counters. Either all of it is durable or none of it is, and the source
+//! resumes from the stored position, so every record is accounted for exactly once:
+//! `ingested = rated + suspended + duplicates + filtered`, per source, always.
+//!
+//! Batches prepare one at a time (see `tollgate_actors::batch`): the lock is held from sending
+//! the batch to the actors until every actor has offered its write, then released, so the
+//! commit of one batch overlaps the preparation of the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use smol_str::SmolStr;
+use tollgate_actors::{ActorError, BatchTx, CdrOutcome, RateCdrsIn, Router};
+use tollgate_domain::admin::AuditRecord;
+use tollgate_domain::cdr::{Cdr, CdrMapping, CsvDecoder, JsonDecoder};
+use tollgate_domain::ids::SubscriberId;
+use tollgate_domain::ledger::StoreError;
+use tollgate_domain::mediation::{
+    IngestStore, IngestWrite, SourcePosition, SourceStats, StatsDelta, SuspenseRecord,
+    SuspenseState,
+};
+
+/// Why a batch was not made durable. Nothing of it was applied: the source retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Storage refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A subscriber actor could not take part (it failed or stopped); retry the batch.
+    #[error("a subscriber could not take part in the batch: {0}")]
+    Participant(String),
+}
+
+/// How records of a source are encoded.
+#[derive(Debug, Clone)]
+pub enum RecordFormat {
+    /// One JSON object per record.
+    Json,
+    /// One CSV line per record, with these column names.
+    Csv(Vec<String>),
+}
+
+impl RecordFormat {
+    /// The format name kept with suspended records (to decode them again when recycled).
+    pub fn label(&self) -> SmolStr {
+        match self {
+            RecordFormat::Json => "application/json".into(),
+            RecordFormat::Csv(header) => format!("text/csv; header={}", header.join(",")).into(),
+        }
+    }
+
+    /// Reads a label back.
+    pub fn from_label(label: &str) -> Option<RecordFormat> {
+        if label == "application/json" {
+            return Some(RecordFormat::Json);
+        }
+        let header = label.strip_prefix("text/csv; header=")?;
+        Some(RecordFormat::Csv(
+            header.split(',').map(str::to_string).collect(),
+        ))
+    }
+}
+
+/// One raw record of a batch.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Stable id of the record at its source (`<source>/<partition>/<offset>`, ...): the key of
+    /// its suspense row.
+    pub suspense_id: String,
+    /// The bytes as received.
+    pub raw: Vec<u8>,
+    /// Set when the record comes out of suspense (a recycle): its stored row.
+    pub recycled: Option<SuspenseRecord>,
+}
+
+/// A batch to ingest.
+pub struct Batch {
+    /// Source name (`kafka:cdr.raw`, `http`, ...).
+    pub source: SmolStr,
+    /// Encoding of the records.
+    pub format: RecordFormat,
+    /// Records, in source order.
+    pub records: Vec<Incoming>,
+    /// The position after this batch, stored in the same write.
+    pub position: Option<SourcePosition>,
+    /// Who asked, for recycles.
+    pub by: SmolStr,
+    /// The audit record of a batch a person asked for (a recycle): its `after` is filled with
+    /// the outcome of every record, and it is committed in the same write.
+    pub audit: Option<AuditRecord>,
+}
+
+/// Limits on record timestamps: records outside land in suspense.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeWindow {
+    /// How far in the past a record may start.
+    pub past: SignedDuration,
+    /// How far in the future a record may start.
+    pub future: SignedDuration,
+}
+
+impl Default for TimeWindow {
+    fn default() -> TimeWindow {
+        TimeWindow {
+            past: SignedDuration::from_hours(24 * 400),
+            future: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// Ingests batches exactly once.
+pub struct Ingestor {
+    router: Arc<Router>,
+    store: Arc<dyn IngestStore>,
+    mapping: CdrMapping,
+    window: TimeWindow,
+    stats: Mutex<HashMap<SmolStr, SourceStats>>,
+    prepare: tokio::sync::Mutex<()>,
+    recycle: tokio::sync::Mutex<()>,
+    gauges: std::sync::OnceLock<prometheus::IntGaugeVec>,
+}
+
+fn failed(reason: &str, message: impl Into<String>) -> (SmolStr, String) {
+    (SmolStr::new(reason), message.into())
+}
+
+/// Best-effort id and subscriber of a record that did not decode.
+fn identify(raw: &[u8]) -> (Option<SmolStr>, Option<SmolStr>) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return (None, None);
+    };
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(SmolStr::new);
+    (text("id"), text("subscriber"))
+}
+
+impl Ingestor {
+    /// An ingestor over `router`, persisting to `store`; counters are loaded from it.
+    pub fn new(
+        router: Arc<Router>,
+        store: Arc<dyn IngestStore>,
+        mapping: CdrMapping,
+        window: TimeWindow,
+    ) -> Result<Ingestor, StoreError> {
+        let stats = store.stats()?.into_iter().collect();
+        Ok(Ingestor {
+            router,
+            store,
+            mapping,
+            window,
+            stats: Mutex::new(stats),
+            prepare: tokio::sync::Mutex::new(()),
+            recycle: tokio::sync::Mutex::new(()),
+            gauges: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The store behind it.
+    pub fn store(&self) -> &Arc<dyn IngestStore> {
+        &self.store
+    }
+
+    /// Registers `tollgate_mediation_records{source, outcome}` (ingested, rated, suspended,
+    /// duplicates, filtered: the durable per-source counters) in `registry`.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> Result<(), String> {
+        let gauges = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "tollgate_mediation_records",
+                "What became of every record of each source (durable counters): \
+                 ingested = rated + suspended + duplicates + filtered",
+            ),
+            &["source", "outcome"],
+        )
+        .map_err(|e| e.to_string())?;
+        registry
+            .register(Box::new(gauges.clone()))
+            .map_err(|e| e.to_string())?;
+        let _ = self.gauges.set(gauges);
+        for (source, stats) in self.stats() {
+            self.publish(&source, &stats);
+        }
+        Ok(())
+    }
+
+    fn publish(&self, source: &str, s: &SourceStats) {
+        let Some(g) = self.gauges.get() else { return };
+        for (outcome, v) in [
+            ("ingested", s.ingested),
+            ("rated", s.rated),
+            ("suspended", s.suspended),
+            ("duplicates", s.duplicates),
+            ("filtered", s.filtered),
+        ] {
+            g.with_label_values(&[source, outcome])
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Held by a recycle from reading the open records until they are durable, so two recycles
+    /// never take the same record.
+    pub async fn recycle_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.recycle.lock().await
+    }
+
+    /// The counters of every source.
+    pub fn stats(&self) -> Vec<(SmolStr, SourceStats)> {
+        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = stats.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    fn decode(
+        &self,
+        format: &RecordFormat,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<Cdr, (SmolStr, String)> {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(failed("cdr.empty", "the record is empty"));
+        }
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| failed("cdr.bad_encoding", format!("the record is not UTF-8: {e}")))?;
+        let cdr = match format {
+            RecordFormat::Json => {
+                let decoder = JsonDecoder::new(&self.mapping)
+                    .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
+                decoder
+                    .decode_str(text.trim())
+                    .map_err(|e| failed(e.code(), e.to_string()))?
+            }
+            RecordFormat::Csv(header) => {
+                let names: Vec<&str> = header.iter().map(String::as_str).collect();
+                let decoder = CsvDecoder::new(&self.mapping, &names)
+                    .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(text.as_bytes());
+                let record = reader
+                    .records()
+                    .next()
+                    .ok_or_else(|| failed("cdr.empty", "the record is empty"))?
+                    .map_err(|e| failed("cdr.malformed", e.to_string()))?;
+                decoder
+                    .decode(&record)
+                    .map_err(|e| failed(e.code(), e.to_string()))?
+            }
+        };
+        if cdr.start > now + self.window.future {
+            return Err(failed(
+                "cdr.time_in_future",
+                format!(
+                    "starts at {}, more than {} ahead",
+                    cdr.start, self.window.future
+                ),
+            ));
+        }
+        if cdr.start < now - self.window.past {
+            return Err(failed(
+                "cdr.time_too_old",
+                format!(
+                    "starts at {}, more than {} ago",
+                    cdr.start, self.window.past
+                ),
+            ));
+        }
+        Ok(cdr)
+    }
+
+    /// Ingests one batch: returns one outcome per record, in order, once everything is durable.
+    pub async fn ingest(&self, batch: Batch) -> Result<Vec<CdrOutcome>, IngestError> {
+        let now = Timestamp::now();
+        let Batch {
+            source,
+            format,
+            records,
+            position,
+            by,
+            audit,
+        } = batch;
+        let mut outcomes: Vec<Option<CdrOutcome>> = vec![None; records.len()];
+        let mut by_subscriber: HashMap<SubscriberId, (Vec<usize>, Vec<Cdr>)> = HashMap::new();
+        for (i, record) in records.iter().enumerate() {
+            let decoded = self.decode(&format, &record.raw, now).and_then(|cdr| {
+                if self.router.shared().profiles.get(&cdr.subscriber).is_none() {
+                    Err(failed(
+                        "rating.unknown_subscriber",
+                        format!("unknown subscriber {}", cdr.subscriber),
+                    ))
+                } else {
+                    Ok(cdr)
+                }
+            });
+            match decoded {
+                Ok(cdr) => {
+                    let slot = by_subscriber.entry(cdr.subscriber.clone()).or_default();
+                    slot.0.push(i);
+                    slot.1.push(cdr);
+                }
+                Err((reason, message)) => {
+                    let (cdr_id, _) = identify(&record.raw);
+                    outcomes[i] = Some(CdrOutcome::Suspended {
+                        cdr_id: cdr_id.unwrap_or_default(),
+                        reason,
+                        message,
+                    });
+                }
+            }
+        }
+
+        // Prepare: every subscriber offers its write; one batch prepares at a time.
+        let outside = outcomes.iter().filter(|o| o.is_some()).count() as u64;
+        let guard = self.prepare.lock().await;
+        let (tx, mut coordinator) = BatchTx::new(by_subscriber.len());
+        let mut groups: HashMap<SubscriberId, Vec<usize>> = HashMap::new();
+        let mut sends = Vec::with_capacity(by_subscriber.len());
+        for (subscriber, (indices, cdrs)) in by_subscriber {
+            let router = self.router.clone();
+            let msg = RateCdrsIn {
+                cdrs,
+                tx: tx.clone(),
+            };
+            groups.insert(subscriber.clone(), indices);
+            sends.push(actix::spawn(async move {
+                router.send(&subscriber, msg).await.and_then(|r| r)
+            }));
+        }
+        drop(tx);
+        let offers = coordinator.offers().await;
+        drop(guard);
+
+        let usable = offers.iter().filter(|o| o.write.is_ok()).count();
+        if offers.len() != groups.len() || usable != groups.len() {
+            coordinator.decide(Err(StoreError::Io("batch aborted".into())));
+            let results = join_all(sends).await;
+            let why = results
+                .into_iter()
+                .find_map(|r| match r {
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                    Ok(Ok(_)) => None,
+                })
+                .unwrap_or_else(|| format!("{usable} of {} subscribers offered", groups.len()));
+            return Err(IngestError::Participant(why));
+        }
+        let mut write = IngestWrite::default();
+        for offer in offers {
+            if let Some(indices) = groups.get(&offer.subscriber) {
+                for (i, outcome) in indices.iter().zip(offer.outcomes) {
+                    outcomes[*i] = Some(outcome);
+                }
+            }
+            if let Ok(Some(w)) = offer.write {
+                write.accounts.push(w);
+            }
+        }
+        let outcomes: Vec<CdrOutcome> = outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(CdrOutcome::Suspended {
+                    cdr_id: SmolStr::default(),
+                    reason: "mediation.lost".into(),
+                    message: "no outcome (a bug): kept in suspense".into(),
+                })
+            })
+            .collect();
+
+        if let Some(mut record) = audit {
+            let items: Vec<serde_json::Value> = records
+                .iter()
+                .zip(&outcomes)
+                .map(|(r, o)| {
+                    let (outcome, reason) = match o {
+                        CdrOutcome::Rated { .. } => ("rated", None),
+                        CdrOutcome::Duplicate { .. } => ("duplicate", None),
+                        CdrOutcome::Suspended { reason, .. } => ("suspended", Some(reason)),
+                    };
+                    serde_json::json!({"id": r.suspense_id, "outcome": outcome, "reason": reason})
+                })
+                .collect();
+            record.after = Some(serde_json::json!({ "records": items }));
+            write.audit.push(record);
+        }
+        // Suspense rows, counters and the position, in the same write.
+        let mut delta = SourceStats::default();
+        let mut recycled_delta = SourceStats::default();
+        for (record, outcome) in records.into_iter().zip(&outcomes) {
+            let Incoming {
+                suspense_id,
+                raw,
+                recycled,
+            } = record;
+            match (recycled, outcome) {
+                (None, CdrOutcome::Rated { .. }) => delta.rated += 1,
+                (None, CdrOutcome::Duplicate { .. }) => delta.duplicates += 1,
+                (
+                    None,
+                    CdrOutcome::Suspended {
+                        cdr_id,
+                        reason,
+                        message,
+                    },
+                ) => {
+                    delta.suspended += 1;
+                    let (_, subscriber) = identify(&raw);
+                    write.suspense.push(SuspenseRecord {
+                        id: suspense_id,
+                        source: source.clone(),
+                        reason: reason.clone(),
+                        message: message.clone(),
+                        raw,
+                        format: format.label(),
+                        received_at: now,
+                        last_tried_at: now,
+                        attempts: 1,
+                        cdr_id: (!cdr_id.is_empty()).then(|| cdr_id.clone()),
+                        subscriber,
+                        state: SuspenseState::Open,
+                    });
+                }
+                (
+                    Some(mut row),
+                    CdrOutcome::Suspended {
+                        reason, message, ..
+                    },
+                ) => {
+                    row.reason = reason.clone();
+                    row.message = message.clone();
+                    row.last_tried_at = now;
+                    row.attempts += 1;
+                    write.suspense.push(row);
+                }
+                (Some(mut row), rated_or_duplicate) => {
+                    // Out of suspense: the record now counts as rated (or duplicate) in its
+                    // own source's counters.
+                    let outcome = if matches!(rated_or_duplicate, CdrOutcome::Rated { .. }) {
+                        recycled_delta.rated += 1;
+                        "rated"
+                    } else {
+                        recycled_delta.duplicates += 1;
+                        "duplicate"
+                    };
+                    recycled_delta.suspended += 1;
+                    row.last_tried_at = now;
+                    row.attempts += 1;
+                    row.state = SuspenseState::Recycled {
+                        at: now,
+                        by: by.clone(),
+                        outcome: outcome.into(),
+                    };
+                    write.suspense.push(row);
+                }
+            }
+        }
+        delta.ingested = delta.rated + delta.duplicates + delta.suspended;
+        let mut changes: Vec<(SmolStr, StatsDelta)> = Vec::new();
+        let mut change =
+            |source: &SmolStr, d: StatsDelta| match changes.iter_mut().find(|(s, _)| s == source) {
+                Some((_, c)) => c.add(&d),
+                None => changes.push((source.clone(), d)),
+            };
+        if delta.ingested > 0 {
+            change(
+                &source,
+                StatsDelta {
+                    ingested: delta.ingested as i64,
+                    rated: delta.rated as i64,
+                    suspended: delta.suspended as i64,
+                    duplicates: delta.duplicates as i64,
+                    filtered: delta.filtered as i64,
+                },
+            );
+        }
+        if recycled_delta.suspended > 0 {
+            // Recycled rows keep their original source: move their counts there.
+            for row in &write.suspense {
+                if let SuspenseState::Recycled { at, outcome, .. } = &row.state
+                    && *at == now
+                {
+                    let rated = outcome == "rated";
+                    change(
+                        &row.source,
+                        StatsDelta {
+                            suspended: -1,
+                            rated: i64::from(rated),
+                            duplicates: i64::from(!rated),
+                            ..StatsDelta::default()
+                        },
+                    );
+                }
+            }
+        }
+        write.stats = changes.clone();
+        write.positions.extend(position);
+
+        let result = self.store.commit_ingest(write).await;
+        coordinator.decide(result.clone());
+        let results = join_all(sends).await;
+        result?;
+        {
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            for (source, d) in &changes {
+                let s = stats.entry(source.clone()).or_default();
+                s.apply(d);
+                self.publish(source, s);
+            }
+        }
+        // Records suspended before reaching an actor are counted here (the actors count theirs).
+        self.router
+            .shared()
+            .metrics
+            .cdrs
+            .with_label_values(&["suspended"])
+            .inc_by(outside);
+        // Every participant was told the commit succeeded; their answers agree with the offers.
+        for r in results {
+            if let Ok(Err(e)) = r {
+                return Err(IngestError::Participant(e.to_string()));
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+impl From<ActorError> for IngestError {
+    fn from(e: ActorError) -> IngestError {
+        IngestError::Participant(e.to_string())
+    }
+}
