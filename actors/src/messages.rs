@@ -62,6 +62,16 @@ pub enum CdrOutcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         catalogue_version: Option<u64>,
     },
+    /// Dropped on purpose by a mediation filter (e.g. a test call): not charged, counted as
+    /// `filtered` with the filter's reason.
+    Filtered {
+        /// CDR id.
+        cdr_id: SmolStr,
+        /// Reason code of the filter.
+        reason: SmolStr,
+        /// Name of the filter rule.
+        rule: SmolStr,
+    },
     /// Not rateable: not charged, with a reason code.
     Suspended {
         /// CDR id.

@@ -10,5 +10,6 @@
 
 pub mod admin;
 pub mod embedded;
+pub mod kafka;
 pub mod ledger;
 pub mod mediation;

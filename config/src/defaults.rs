@@ -49,6 +49,30 @@ pub const SESSIONS_GRANT_UNITS_MAX: u64 = 3600;
 pub const METRICS_ENABLED: bool = true;
 /// `metrics.path`.
 pub const METRICS_PATH: &str = "/metrics";
+/// `kafka.enabled`.
+pub const KAFKA_ENABLED: bool = false;
+/// `kafka.brokers`.
+pub const KAFKA_BROKERS: &str = "127.0.0.1:9092";
+/// `kafka.topic`.
+pub const KAFKA_TOPIC: &str = "cdr.raw";
+/// `kafka.group_id`.
+pub const KAFKA_GROUP_ID: &str = "tollgate";
+/// `kafka.batch_len_max`.
+pub const KAFKA_BATCH_LEN_MAX: u64 = 5000;
+/// `kafka.batch_wait_ms`.
+pub const KAFKA_BATCH_WAIT_MS: u64 = 20;
+/// `files.enabled`.
+pub const FILES_ENABLED: bool = false;
+/// Name of the drop directory inside `node.data_dir` (`files.dir`).
+pub const FILES_DIR_NAME: &str = "drop";
+/// `files.poll_interval_ms`.
+pub const FILES_POLL_INTERVAL_MS: u64 = 1000;
+/// `files.batch_len_max`.
+pub const FILES_BATCH_LEN_MAX: u64 = 5000;
+/// `mediation.past_days`.
+pub const MEDIATION_PAST_DAYS: u64 = 60;
+/// `mediation.future_hours`.
+pub const MEDIATION_FUTURE_HOURS: u64 = 24;
 
 /// Allowed values of every bounded key. A limit on everything: no key is unbounded.
 pub mod limits {
@@ -108,4 +132,30 @@ pub mod limits {
     pub const THRESHOLD_SCALE_MAX: u32 = 8;
     /// `metrics.path` length in bytes.
     pub const METRICS_PATH_LEN: RangeInclusive<usize> = HTTP_PATH_LEN;
+    /// Number of `host:port` entries in `kafka.brokers`.
+    pub const KAFKA_BROKERS_LEN: RangeInclusive<usize> = 1..=64;
+    /// `kafka.topic` length (Kafka's own limit).
+    pub const KAFKA_TOPIC_LEN: RangeInclusive<usize> = 1..=249;
+    /// `kafka.group_id` length in bytes.
+    pub const KAFKA_GROUP_ID_LEN: RangeInclusive<usize> = 1..=255;
+    /// `kafka.batch_len_max`.
+    pub const KAFKA_BATCH_LEN_MAX: RangeInclusive<u64> = 1..=100_000;
+    /// `kafka.batch_wait_ms` (0 = take what is there).
+    pub const KAFKA_BATCH_WAIT_MS: RangeInclusive<u64> = 0..=10_000;
+    /// `files.poll_interval_ms` (10 ms to an hour).
+    pub const FILES_POLL_INTERVAL_MS: RangeInclusive<u64> = 10..=3_600_000;
+    /// `files.batch_len_max`.
+    pub const FILES_BATCH_LEN_MAX: RangeInclusive<u64> = 1..=100_000;
+    /// `mediation.past_days` (up to ten years).
+    pub const MEDIATION_PAST_DAYS: RangeInclusive<u64> = 1..=3650;
+    /// `mediation.future_hours` (up to 30 days).
+    pub const MEDIATION_FUTURE_HOURS: RangeInclusive<u64> = 0..=720;
+    /// Number of `[[mediation.filters]]`.
+    pub const MEDIATION_FILTERS_LEN: RangeInclusive<usize> = 0..=256;
+    /// `mediation.filters[].name` length in bytes.
+    pub const FILTER_NAME_LEN: RangeInclusive<usize> = 1..=64;
+    /// `mediation.filters[].prefix` and `mediation.filters[].equals` length in bytes.
+    pub const FILTER_VALUE_LEN: RangeInclusive<usize> = 1..=256;
+    /// `mediation.filters[].reason` length in bytes.
+    pub const FILTER_REASON_LEN: RangeInclusive<usize> = 1..=64;
 }

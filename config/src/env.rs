@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Every key of the configuration, as a dotted path. Each has the environment variable
-/// [`env_var_name`]`(key)`.
+/// Every key of the configuration, as a dotted path, but those of [`FILE_ONLY_KEYS`]. Each has
+/// the environment variable [`env_var_name`]`(key)`.
 pub const KEYS: &[&str] = &[
     "node.id",
     "node.data_dir",
@@ -50,7 +50,23 @@ pub const KEYS: &[&str] = &[
     "metrics.path",
     "log.level",
     "log.format",
+    "kafka.enabled",
+    "kafka.brokers",
+    "kafka.topic",
+    "kafka.group_id",
+    "kafka.batch_len_max",
+    "kafka.batch_wait_ms",
+    "files.enabled",
+    "files.dir",
+    "files.poll_interval_ms",
+    "files.batch_len_max",
+    "mediation.past_days",
+    "mediation.future_hours",
+    "mediation.duplicate_key",
 ];
+
+/// Keys set in the file only, with no environment variable: lists of tables.
+pub const FILE_ONLY_KEYS: &[&str] = &["mediation.filters"];
 
 /// Prefix of every override variable.
 pub const ENV_PREFIX: &str = "TOLLGATE_";
@@ -143,6 +159,9 @@ const SECTIONS: &[&str] = &[
     "THRESHOLDS",
     "METRICS",
     "LOG",
+    "KAFKA",
+    "FILES",
+    "MEDIATION",
 ];
 
 /// For a `TOLLGATE_*` variable that is not a key's override: `Some((key, message))` when it
@@ -174,6 +193,8 @@ pub(crate) fn unknown_variable(name: &str) -> Option<(String, String)> {
             "; did you mean {} (double underscore between section and key)?",
             env_var_name(k)
         ));
+    } else if let Some(k) = FILE_ONLY_KEYS.iter().find(|k| env_var_name(k) == name) {
+        message.push_str(&format!("; {k} is a list of tables, set in the file only"));
     } else if SECTIONS.contains(&rest) {
         message.push_str("; a section cannot be set, only its keys (TOLLGATE_SECTION__KEY)");
     }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-pub use env::{ENV_PREFIX, EnvVars, KEYS, env_var_name};
+pub use env::{ENV_PREFIX, EnvVars, FILE_ONLY_KEYS, KEYS, env_var_name};
 pub use problems::{ConfigProblems, Origin, Problem};
 pub use sections::*;
 
@@ -70,6 +70,12 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// `[files]`.
+    pub files: FilesConfig,
+    /// `[mediation]`.
+    pub mediation: MediationConfig,
 }
 
 impl Default for NodeConfig {
@@ -135,6 +141,26 @@ impl Default for NodeConfig {
             log: LogConfig {
                 level: LogLevel::Info,
                 format: LogFormat::Text,
+            },
+            kafka: KafkaConfig {
+                enabled: defaults::KAFKA_ENABLED,
+                brokers: defaults::KAFKA_BROKERS.to_string(),
+                topic: defaults::KAFKA_TOPIC.to_string(),
+                group_id: defaults::KAFKA_GROUP_ID.to_string(),
+                batch_len_max: defaults::KAFKA_BATCH_LEN_MAX as usize,
+                batch_wait_ms: defaults::KAFKA_BATCH_WAIT_MS,
+            },
+            files: FilesConfig {
+                enabled: defaults::FILES_ENABLED,
+                dir: data_dir.join(defaults::FILES_DIR_NAME),
+                poll_interval_ms: defaults::FILES_POLL_INTERVAL_MS,
+                batch_len_max: defaults::FILES_BATCH_LEN_MAX as usize,
+            },
+            mediation: MediationConfig {
+                past_days: defaults::MEDIATION_PAST_DAYS as u32,
+                future_hours: defaults::MEDIATION_FUTURE_HOURS as u32,
+                filters: Vec::new(),
+                duplicate_key: DuplicateKey::RecordId,
             },
         }
     }
@@ -307,6 +333,38 @@ impl NodeConfig {
             log: Some(RawLog {
                 level: Some(self.log.level),
                 format: Some(self.log.format),
+            }),
+            kafka: Some(RawKafka {
+                enabled: Some(self.kafka.enabled),
+                brokers: Some(self.kafka.brokers.clone()),
+                topic: Some(self.kafka.topic.clone()),
+                group_id: Some(self.kafka.group_id.clone()),
+                batch_len_max: Some(self.kafka.batch_len_max as u64),
+                batch_wait_ms: Some(self.kafka.batch_wait_ms),
+            }),
+            files: Some(RawFiles {
+                enabled: Some(self.files.enabled),
+                dir: Some(path(&self.files.dir)),
+                poll_interval_ms: Some(self.files.poll_interval_ms),
+                batch_len_max: Some(self.files.batch_len_max as u64),
+            }),
+            mediation: Some(RawMediation {
+                past_days: Some(u64::from(self.mediation.past_days)),
+                future_hours: Some(u64::from(self.mediation.future_hours)),
+                duplicate_key: Some(self.mediation.duplicate_key),
+                filters: Some(
+                    self.mediation
+                        .filters
+                        .iter()
+                        .map(|f| RawFilter {
+                            name: Some(f.name.clone()),
+                            field: Some(f.field.clone()),
+                            prefix: f.prefix.clone(),
+                            equals: f.equals.clone(),
+                            reason: Some(f.reason.clone()),
+                        })
+                        .collect(),
+                ),
             }),
         }
     }

@@ -147,10 +147,10 @@ pub(crate) fn parse(
         Err(problems) => {
             let earlier: Vec<String> = report.problems.iter().map(|p| p.key.clone()).collect();
             for found in problems {
-                if found
-                    .compared_with
-                    .is_some_and(|other| earlier.iter().any(|k| k == other))
-                {
+                if found.compared_with.iter().any(|other| {
+                    let other = report.original_key(other.clone());
+                    earlier.contains(&other)
+                }) {
                     continue;
                 }
                 let key = report.original_key(found.key);
@@ -175,13 +175,42 @@ fn line_at(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// `Ok` when a document holding only `value` at `path` is a valid [`RawConfig`].
-fn accepts(path: &[String], value: Value) -> Result<(), String> {
+/// A step of a key path: a key of a table, or an element of a list.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Element(usize),
+}
+
+/// The path as problems name it: `mediation.filters[1].name`.
+fn dotted(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) if out.is_empty() => out.push_str(key),
+            Step::Key(key) => {
+                out.push('.');
+                out.push_str(key);
+            }
+            Step::Element(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// `Ok` when a document holding only `value` at `path` is a valid [`RawConfig`] (an element
+/// step stands for a list holding only that element).
+fn accepts(path: &[Step], value: Value) -> Result<(), String> {
     let mut doc = value;
-    for key in path.iter().rev() {
-        let mut table = Table::new();
-        table.insert(key.clone(), doc);
-        doc = Value::Table(table);
+    for step in path.iter().rev() {
+        doc = match step {
+            Step::Key(key) => {
+                let mut table = Table::new();
+                table.insert(key.clone(), doc);
+                Value::Table(table)
+            }
+            Step::Element(_) => Value::Array(vec![doc]),
+        };
     }
     match doc.try_into::<RawConfig>() {
         Ok(_) => Ok(()),
@@ -194,16 +223,30 @@ fn accepts(path: &[String], value: Value) -> Result<(), String> {
 }
 
 /// Keeps the keys of `table` (at `path`) that are valid, reporting the others.
-fn prune(report: &mut Report<'_>, path: &mut Vec<String>, table: &Table) -> Table {
+fn prune(report: &mut Report<'_>, path: &mut Vec<Step>, table: &Table) -> Table {
     let mut clean = Table::new();
     for (key, value) in table {
-        path.push(key.clone());
-        let dotted = path.join(".");
+        path.push(Step::Key(key.clone()));
+        let dotted = dotted(path);
+        let takes_table = accepts(path, Value::Table(Table::new())).is_ok();
+        let takes_list = accepts(path, Value::Array(Vec::new())).is_ok();
         // Serde would read a list as a struct's fields in order; a section is never a list.
-        if value.is_array() && accepts(path, Value::Table(Table::new())).is_ok() {
+        if value.is_array() && takes_table {
             report.problem(
                 &dotted,
                 format!("is a table: write [{dotted}] (not [[{dotted}]]) or {{ key = value }}"),
+            );
+            path.pop();
+            continue;
+        }
+        // A list of tables written as one table.
+        if value.is_table()
+            && !takes_table
+            && accepts(path, Value::Array(vec![Value::Table(Table::new())])).is_ok()
+        {
+            report.problem(
+                &dotted,
+                format!("is a list of tables: write [[{dotted}]] (not [{dotted}])"),
             );
             path.pop();
             continue;
@@ -213,24 +256,36 @@ fn prune(report: &mut Report<'_>, path: &mut Vec<String>, table: &Table) -> Tabl
                 clean.insert(key.clone(), value.clone());
             }
             // A table of the right kind with some bad keys inside: look inside.
-            Err(_) if value.is_table() && accepts(path, Value::Table(Table::new())).is_ok() => {
+            Err(_) if value.is_table() && takes_table => {
                 if let Value::Table(inner) = value {
                     let inner = prune(report, path, inner);
                     clean.insert(key.clone(), Value::Table(inner));
                 }
             }
             // A list of the right kind with some bad elements: name each one.
-            Err(_) if value.is_array() && accepts(path, Value::Array(Vec::new())).is_ok() => {
+            Err(_) if value.is_array() && takes_list => {
                 let mut good = Vec::new();
                 let mut kept = Vec::new();
                 for (i, element) in value.as_array().into_iter().flatten().enumerate() {
-                    match accepts(path, Value::Array(vec![element.clone()])) {
+                    path.push(Step::Element(i));
+                    match accepts(path, element.clone()) {
                         Ok(()) => {
                             good.push(element.clone());
                             kept.push(i);
                         }
+                        // A table element of the right kind with some bad keys: look inside.
+                        Err(_)
+                            if element.is_table()
+                                && accepts(path, Value::Table(Table::new())).is_ok() =>
+                        {
+                            if let Value::Table(inner) = element {
+                                good.push(Value::Table(prune(report, path, inner)));
+                                kept.push(i);
+                            }
+                        }
                         Err(message) => report.problem(&format!("{dotted}[{i}]"), message),
                     }
+                    path.pop();
                 }
                 clean.insert(key.clone(), Value::Array(good));
                 report.kept_indices.insert(dotted, kept);
@@ -272,6 +327,8 @@ fn apply_env(report: &mut Report<'_>, table: &mut Table, env: &EnvInput<'_>) {
 
 /// Reads a variable's text as the type its key wants (see the `env` module).
 fn env_value(path: &[String], text: &str) -> Result<Value, String> {
+    let path: Vec<Step> = path.iter().cloned().map(Step::Key).collect();
+    let path = path.as_slice();
     let typed = toml::from_str::<Table>(&format!("value = {text}"))
         .ok()
         .filter(|t| t.len() == 1)

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::sections::{JwtAlgorithm, LogFormat, LogLevel};
+use crate::sections::{DuplicateKey, JwtAlgorithm, LogFormat, LogLevel};
 
 /// The whole file: one optional table per section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,12 @@ pub struct RawConfig {
     pub metrics: Option<RawMetrics>,
     /// `[log]`.
     pub log: Option<RawLog>,
+    /// `[kafka]`.
+    pub kafka: Option<RawKafka>,
+    /// `[files]`.
+    pub files: Option<RawFiles>,
+    /// `[mediation]`.
+    pub mediation: Option<RawMediation>,
 }
 
 /// `[node]`: identity and data directory.
@@ -243,6 +249,68 @@ pub struct RawLog {
     pub level: Option<LogLevel>,
     /// Line format.
     pub format: Option<LogFormat>,
+}
+
+/// `[kafka]`: the Kafka source of raw CDRs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// Consume raw CDRs from Kafka.
+    pub enabled: Option<bool>,
+    /// Bootstrap brokers, comma-separated `host:port`.
+    pub brokers: Option<String>,
+    /// Topic of raw CDRs.
+    pub topic: Option<String>,
+    /// Consumer group.
+    pub group_id: Option<String>,
+    /// Most records in one batch.
+    pub batch_len_max: Option<u64>,
+    /// Longest wait for a batch to fill.
+    pub batch_wait_ms: Option<u64>,
+}
+
+/// `[files]`: the file-drop source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    /// Read CDR files dropped in `dir`.
+    pub enabled: Option<bool>,
+    /// The watched directory.
+    pub dir: Option<String>,
+    /// How often the directory is scanned.
+    pub poll_interval_ms: Option<u64>,
+    /// Most records in one batch.
+    pub batch_len_max: Option<u64>,
+}
+
+/// `[mediation]`: rules applied to every source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMediation {
+    /// Oldest accepted start time, in days before now.
+    pub past_days: Option<u64>,
+    /// Latest accepted start time, in hours after now.
+    pub future_hours: Option<u64>,
+    /// What makes two records the same record.
+    pub duplicate_key: Option<DuplicateKey>,
+    /// `[[mediation.filters]]`.
+    pub filters: Option<Vec<RawFilter>>,
+}
+
+/// `[[mediation.filters]]`: a record dropped on purpose.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    /// Name of the rule.
+    pub name: Option<String>,
+    /// Field of the record compared.
+    pub field: Option<String>,
+    /// Drop records whose field starts with this.
+    pub prefix: Option<String>,
+    /// Drop records whose field is exactly this.
+    pub equals: Option<String>,
+    /// Reason code recorded with the dropped record.
+    pub reason: Option<String>,
 }
 
 /// An exact money amount written as a string (`"12.50"`) or an integer (`12`); floats are refused.

@@ -403,3 +403,134 @@ impl LogFormat {
         }
     }
 }
+
+/// `[kafka]`: the Kafka source of raw CDRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Consume raw CDRs from Kafka.
+    pub enabled: bool,
+    /// Bootstrap brokers: 1 to 64 comma-separated `host:port` (`[v6]:port` for IPv6), no
+    /// duplicates; kept as a comma-separated list without spaces, ready for the client's
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Topic of raw CDRs: 1 to 249 of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
+    pub topic: String,
+    /// Consumer group: 1 to 255 bytes, no control characters.
+    pub group_id: String,
+    /// Most records handed on in one batch, 1 to 100000.
+    pub batch_len_max: usize,
+    /// Longest wait for a batch to fill, 0 (take what is there) to 10000.
+    pub batch_wait_ms: u64,
+}
+
+impl KafkaConfig {
+    /// `batch_wait_ms` as a duration.
+    pub fn batch_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_wait_ms)
+    }
+
+    /// The brokers, one `host:port` each (they were checked when the configuration was read).
+    pub fn broker_list(&self) -> impl Iterator<Item = &str> {
+        self.brokers.split(',').filter(|b| !b.is_empty())
+    }
+}
+
+/// `[files]`: the file-drop source (a watched directory of CSV / JSON-lines files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesConfig {
+    /// Read CDR files dropped in `dir`.
+    pub enabled: bool,
+    /// The watched directory (default `<node.data_dir>/drop`).
+    pub dir: PathBuf,
+    /// How often the directory is scanned, 10 ms to an hour.
+    pub poll_interval_ms: u64,
+    /// Most records handed on in one batch, 1 to 100000.
+    pub batch_len_max: usize,
+}
+
+impl FilesConfig {
+    /// `poll_interval_ms` as a duration.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+/// `[mediation]`: rules applied to every source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediationConfig {
+    /// Records that started longer ago than this land in suspense (`cdr.time_too_old`),
+    /// 1 to 3650 days.
+    pub past_days: u32,
+    /// Records that start later than now + this land in suspense (`cdr.time_in_future`),
+    /// 0 to 720 hours.
+    pub future_hours: u32,
+    /// Records dropped on purpose, at most 256, names unique.
+    pub filters: Vec<FilterRule>,
+    /// What makes two records the same record.
+    pub duplicate_key: DuplicateKey,
+}
+
+impl MediationConfig {
+    /// `past_days` as a duration (days of 86400 s).
+    pub fn past(&self) -> Duration {
+        Duration::from_secs(u64::from(self.past_days) * 86_400)
+    }
+
+    /// `future_hours` as a duration.
+    pub fn future(&self) -> Duration {
+        Duration::from_secs(u64::from(self.future_hours) * 3600)
+    }
+}
+
+/// A record dropped on purpose, counted as `filtered` with its reason (e.g. test calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRule {
+    /// Name of the rule: 1 to 64 bytes, no control characters, unique among the filters.
+    pub name: String,
+    /// Field of the record compared: one of [`FilterRule::FIELDS`].
+    pub field: String,
+    /// Drop records whose field starts with this (exactly one of `prefix` and `equals` is
+    /// set; 1 to 256 bytes, no control characters).
+    pub prefix: Option<String>,
+    /// Drop records whose field is exactly this.
+    pub equals: Option<String>,
+    /// Reason code recorded with the dropped record: 1 to 64 of `a-z 0-9 _ .`
+    /// (e.g. `filter.test_call`).
+    pub reason: String,
+}
+
+impl FilterRule {
+    /// Fields a filter can compare, as written in `field`.
+    pub const FIELDS: [&'static str; 5] = ["subscriber", "callee", "service", "direction", "id"];
+
+    /// Whether `value` (the text of the record's `field`) matches the rule.
+    pub fn matches(&self, value: &str) -> bool {
+        match (&self.prefix, &self.equals) {
+            (Some(prefix), _) => value.starts_with(prefix.as_str()),
+            (None, Some(equals)) => value == equals,
+            (None, None) => false,
+        }
+    }
+}
+
+/// What makes two records the same record (duplicates charge nothing again), as written in
+/// `mediation.duplicate_key`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateKey {
+    /// The record id (per subscriber), the default.
+    #[default]
+    RecordId,
+    /// subscriber + start time + callee + service (for sources whose ids are not stable).
+    Content,
+}
+
+impl DuplicateKey {
+    /// The name as written in the file (`"record_id"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateKey::RecordId => "record_id",
+            DuplicateKey::Content => "content",
+        }
+    }
+}

@@ -889,3 +889,575 @@ fn the_example_file_parses_to_the_defaults() {
     assert_eq!(config.http.upload_limit_bytes, 64 * 1024 * 1024);
     assert!(config.auth.jwt.is_none());
 }
+
+#[test]
+fn sources_and_mediation_defaults() {
+    let config = parse("").unwrap();
+    assert_eq!(
+        config.kafka,
+        KafkaConfig {
+            enabled: false,
+            brokers: "127.0.0.1:9092".to_string(),
+            topic: "cdr.raw".to_string(),
+            group_id: "tollgate".to_string(),
+            batch_len_max: 5000,
+            batch_wait_ms: 20,
+        }
+    );
+    assert_eq!(config.kafka.batch_wait().as_millis(), 20);
+    assert_eq!(
+        config.kafka.broker_list().collect::<Vec<_>>(),
+        ["127.0.0.1:9092"]
+    );
+    assert_eq!(
+        config.files,
+        FilesConfig {
+            enabled: false,
+            dir: PathBuf::from("./tollgate-data/drop"),
+            poll_interval_ms: 1000,
+            batch_len_max: 5000,
+        }
+    );
+    assert_eq!(config.files.poll_interval().as_millis(), 1000);
+    assert_eq!(
+        config.mediation,
+        MediationConfig {
+            past_days: 60,
+            future_hours: 24,
+            filters: Vec::new(),
+            duplicate_key: DuplicateKey::RecordId,
+        }
+    );
+    assert_eq!(config.mediation.past().as_secs(), 60 * 86_400);
+    assert_eq!(config.mediation.future().as_secs(), 24 * 3600);
+    assert_eq!(DuplicateKey::default(), DuplicateKey::RecordId);
+    // Empty tables are the defaults too, and the drop directory follows node.data_dir.
+    assert_eq!(
+        parse("[kafka]\n[files]\n[mediation]\nfilters = []\n").unwrap(),
+        NodeConfig::default()
+    );
+    let config = parse("[node]\ndata_dir = \"/srv/tg\"\n").unwrap();
+    assert_eq!(config.files.dir, PathBuf::from("/srv/tg/drop"));
+}
+
+#[test]
+fn a_time_window_longer_than_the_dedupe_horizon_is_refused() {
+    let err = parse("[ledger]\ndedupe_horizon_days = 30\n[mediation]\npast_days = 31\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mediation.past_days"), "{err}");
+    assert!(err.contains("charged again"), "{err}");
+    parse("[ledger]\ndedupe_horizon_days = 30\n[mediation]\npast_days = 30\n").unwrap();
+}
+
+#[test]
+fn a_full_sources_and_mediation_config_round_trips() {
+    let text = r#"
+        [node]
+        data_dir = "/srv/tollgate"
+        [ledger]
+        dedupe_horizon_days = 3650
+        [kafka]
+        enabled = true
+        brokers = " kafka-1:9092, [fe80::1]:9093 ,10.0.0.3:19092"
+        topic = "billing.cdr-raw_V2"
+        group_id = "tollgate eu/west"
+        batch_len_max = 100000
+        batch_wait_ms = 0
+        [files]
+        enabled = true
+        dir = "/var/spool/cdr"
+        poll_interval_ms = 10
+        batch_len_max = 1
+        [mediation]
+        past_days = 3650
+        future_hours = 0
+        duplicate_key = "content"
+        [[mediation.filters]]
+        name = "test-calls"
+        field = "callee"
+        prefix = "+99999"
+        reason = "filter.test_call"
+        [[mediation.filters]]
+        name = "probe"
+        field = "subscriber"
+        equals = "probe-1"
+        reason = "filter.probe_2"
+    "#;
+    let config = parse(text).unwrap();
+    assert_eq!(
+        config.kafka,
+        KafkaConfig {
+            enabled: true,
+            brokers: "kafka-1:9092,[fe80::1]:9093,10.0.0.3:19092".to_string(),
+            topic: "billing.cdr-raw_V2".to_string(),
+            group_id: "tollgate eu/west".to_string(),
+            batch_len_max: 100_000,
+            batch_wait_ms: 0,
+        }
+    );
+    assert_eq!(
+        config.kafka.broker_list().collect::<Vec<_>>(),
+        ["kafka-1:9092", "[fe80::1]:9093", "10.0.0.3:19092"]
+    );
+    assert_eq!(
+        config.files,
+        FilesConfig {
+            enabled: true,
+            dir: PathBuf::from("/var/spool/cdr"),
+            poll_interval_ms: 10,
+            batch_len_max: 1,
+        }
+    );
+    let test_calls = FilterRule {
+        name: "test-calls".to_string(),
+        field: "callee".to_string(),
+        prefix: Some("+99999".to_string()),
+        equals: None,
+        reason: "filter.test_call".to_string(),
+    };
+    let probe = FilterRule {
+        name: "probe".to_string(),
+        field: "subscriber".to_string(),
+        prefix: None,
+        equals: Some("probe-1".to_string()),
+        reason: "filter.probe_2".to_string(),
+    };
+    assert_eq!(
+        config.mediation,
+        MediationConfig {
+            past_days: 3650,
+            future_hours: 0,
+            filters: vec![test_calls.clone(), probe.clone()],
+            duplicate_key: DuplicateKey::Content,
+        }
+    );
+    assert!(test_calls.matches("+999991234"));
+    assert!(!test_calls.matches("+49999912"));
+    assert!(probe.matches("probe-1"));
+    assert!(!probe.matches("probe-10"));
+    assert_eq!(DuplicateKey::Content.as_str(), "content");
+    let written = config.to_toml_string().unwrap();
+    assert!(written.contains("[[mediation.filters]]"), "{written}");
+    assert_eq!(parse(&written).unwrap(), config, "{written}");
+    assert_eq!(NodeConfig::from_raw(&config.to_raw()).unwrap(), config);
+}
+
+const BROKEN_SOURCES: &str = r#"[kafka]
+enabled = "yes"
+brokers = "kafka-1:9092,kafka-2"
+topic = "cdr/raw"
+group_id = ""
+batch_len_max = 0
+batch_wait_ms = 10001
+
+[files]
+dir = ""
+poll_interval_ms = 9
+batch_len_max = 100001
+
+[mediation]
+past_days = 0
+future_hours = 721
+duplicate_key = "subscriber"
+
+[[mediation.filters]]
+name = "test-calls"
+field = "callee"
+prefix = "+99999"
+equals = "+999990000"
+reason = "filter.test_call"
+
+[[mediation.filters]]
+name = "no-match"
+field = "subscriber"
+reason = "filter.none"
+
+[[mediation.filters]]
+name = "test-calls"
+field = "colour"
+equals = "red"
+reason = "Filter Test"
+weight = 3
+"#;
+
+#[test]
+fn every_source_and_mediation_problem_is_listed_with_its_key() {
+    let err = parse(BROKEN_SOURCES).unwrap_err();
+    let rendered = err.to_string();
+    let expect: &[(&str, usize, &str)] = &[
+        ("kafka.enabled", 2, "invalid type: string \"yes\""),
+        ("kafka.brokers", 3, "\"kafka-2\" is not host:port (no port)"),
+        (
+            "kafka.topic",
+            4,
+            "\"cdr/raw\" is not a Kafka topic name: it may only hold letters, digits, '.', '_' \
+             and '-'",
+        ),
+        ("kafka.group_id", 5, "must be 1 to 255 bytes long (got 0)"),
+        (
+            "kafka.batch_len_max",
+            6,
+            "0 is out of range: must be 1 to 100000",
+        ),
+        ("kafka.batch_wait_ms", 7, "must be 0 to 10000"),
+        ("files.dir", 10, "a path must be 1 to 4096 bytes long"),
+        (
+            "files.poll_interval_ms",
+            11,
+            "9 is out of range: must be 10 to 3600000",
+        ),
+        ("files.batch_len_max", 12, "must be 1 to 100000"),
+        ("mediation.past_days", 15, "must be 1 to 3650"),
+        ("mediation.future_hours", 16, "must be 0 to 720"),
+        (
+            "mediation.duplicate_key",
+            17,
+            "unknown variant `subscriber`, expected `record_id` or `content`",
+        ),
+        (
+            "mediation.filters[0].equals",
+            23,
+            "not with prefix: a filter matches by exactly one of prefix and equals",
+        ),
+        // Absent: the line of its table.
+        (
+            "mediation.filters[1].prefix",
+            26,
+            "required unless equals is set",
+        ),
+        (
+            "mediation.filters[2].name",
+            32,
+            "\"test-calls\" is the name of an earlier filter: names must be unique",
+        ),
+        (
+            "mediation.filters[2].field",
+            33,
+            "\"colour\" is not a field a filter can compare: one of subscriber, callee, service, \
+             direction, id",
+        ),
+        (
+            "mediation.filters[2].reason",
+            35,
+            "\"Filter Test\" is not a reason code",
+        ),
+        ("mediation.filters[2].weight", 36, "unknown field `weight`"),
+    ];
+    for (key, line, message) in expect {
+        let problem = err
+            .find(key)
+            .unwrap_or_else(|| panic!("no problem for {key} in\n{rendered}"));
+        assert!(
+            problem.message.contains(message),
+            "{key}: {problem}\n{rendered}"
+        );
+        assert_eq!(
+            problem.origin,
+            Origin::File {
+                file: None,
+                line: Some(*line)
+            },
+            "{key}: {problem}"
+        );
+    }
+    assert_eq!(err.problems().len(), expect.len(), "{rendered}");
+}
+
+/// The only problem of `text`, which must be about `key`.
+fn only_problem(text: &str, key: &str) -> String {
+    let err = parse(text).unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{text}\n{err}");
+    err.find(key)
+        .unwrap_or_else(|| panic!("no problem for {key}: {err}"))
+        .message
+        .clone()
+}
+
+#[test]
+fn kafka_brokers_topic_and_group_rules() {
+    for (brokers, says) in [
+        ("", "required: list at least one \"host:port\""),
+        (" ", "required: list at least one \"host:port\""),
+        ("kafka-1:9092,", "broker 2 of 2 is empty (a stray comma?)"),
+        ("kafka-1", "\"kafka-1\" is not host:port (no port)"),
+        ("kafka-1:0", "the port must be 1 to 65535"),
+        ("::1:9092", "write an IPv6 host in brackets"),
+        ("kafka 1:9092", "the host may only hold letters"),
+        ("a:1, a:1", "\"a:1\" is listed twice"),
+    ] {
+        let m = only_problem(
+            &format!("[kafka]\nbrokers = \"{brokers}\"\n"),
+            "kafka.brokers",
+        );
+        assert!(m.contains(says), "{brokers:?}: {m}");
+    }
+    let many: Vec<String> = (0..65).map(|i| format!("k{i}:9092")).collect();
+    let m = only_problem(
+        &format!("[kafka]\nbrokers = \"{}\"\n", many.join(",")),
+        "kafka.brokers",
+    );
+    assert!(m.contains("at most 64 brokers (got 65)"), "{m}");
+    let config = parse(&format!(
+        "[kafka]\nbrokers = \"{}\"\n",
+        many[..64].join(",")
+    ))
+    .unwrap();
+    assert_eq!(config.kafka.broker_list().count(), 64);
+
+    for (topic, says) in [
+        ("", "must be 1 to 249 characters long (got 0)"),
+        (".", "\".\" and \"..\" are refused"),
+        ("..", "\".\" and \"..\" are refused"),
+        ("cdr raw", "may only hold letters"),
+        ("cdr.räw", "may only hold letters"),
+    ] {
+        let m = only_problem(&format!("[kafka]\ntopic = \"{topic}\"\n"), "kafka.topic");
+        assert!(m.contains(says), "{topic:?}: {m}");
+    }
+    let m = only_problem(
+        &format!("[kafka]\ntopic = \"{}\"\n", "t".repeat(250)),
+        "kafka.topic",
+    );
+    assert!(m.contains("(got 250)"), "{m}");
+    let long = parse(&format!("[kafka]\ntopic = \"{}\"\n", "t".repeat(249))).unwrap();
+    assert_eq!(long.kafka.topic.len(), 249);
+    assert_eq!(
+        parse("[kafka]\ntopic = \"...\"\n").unwrap().kafka.topic,
+        "..."
+    );
+
+    let m = only_problem(
+        &format!("[kafka]\ngroup_id = \"{}\"\n", "g".repeat(256)),
+        "kafka.group_id",
+    );
+    assert!(m.contains("must be 1 to 255 bytes long (got 256)"), "{m}");
+    let m = only_problem("[kafka]\ngroup_id = \"a\\tb\"\n", "kafka.group_id");
+    assert!(m.contains("control characters"), "{m}");
+    let group = parse(&format!("[kafka]\ngroup_id = \"{}\"\n", "g".repeat(255))).unwrap();
+    assert_eq!(group.kafka.group_id.len(), 255);
+
+    let m = only_problem("[kafka]\nbatch_len_max = 100001\n", "kafka.batch_len_max");
+    assert!(m.contains("must be 1 to 100000"), "{m}");
+    let m = only_problem("[files]\nbatch_len_max = 0\n", "files.batch_len_max");
+    assert!(m.contains("0 is out of range: must be 1 to 100000"), "{m}");
+    let m = only_problem(
+        "[files]\npoll_interval_ms = 3600001\n",
+        "files.poll_interval_ms",
+    );
+    assert!(m.contains("must be 10 to 3600000"), "{m}");
+}
+
+fn filter_table(lines: &str) -> String {
+    format!("[[mediation.filters]]\n{lines}\n")
+}
+
+#[test]
+fn mediation_filter_rules() {
+    // Neither prefix nor equals: one problem naming the filter's prefix.
+    let m = only_problem(
+        &filter_table("name = \"a\"\nfield = \"id\"\nreason = \"r\""),
+        "mediation.filters[0].prefix",
+    );
+    assert!(m.contains("required unless equals is set"), "{m}");
+    // Both.
+    let m = only_problem(
+        &filter_table(
+            "name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nequals = \"y\"\nreason = \"r\"",
+        ),
+        "mediation.filters[0].equals",
+    );
+    assert!(m.contains("exactly one of prefix and equals"), "{m}");
+    // An unknown field, as the field compared and as a key of the table.
+    let m = only_problem(
+        &filter_table("name = \"a\"\nfield = \"Callee\"\nprefix = \"x\"\nreason = \"r\""),
+        "mediation.filters[0].field",
+    );
+    assert!(
+        m.contains("\"Callee\" is not a field a filter can compare"),
+        "{m}"
+    );
+    let m = only_problem(
+        &filter_table("name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nreason = \"r\"\nfeild = 1"),
+        "mediation.filters[0].feild",
+    );
+    assert!(m.contains("unknown field `feild`"), "{m}");
+    // Duplicate names, also among more filters.
+    let one = "field = \"id\"\nprefix = \"x\"\nreason = \"r\"";
+    let err = parse(&format!(
+        "{}{}{}",
+        filter_table(&format!("name = \"a\"\n{one}")),
+        filter_table(&format!("name = \"b\"\n{one}")),
+        filter_table(&format!("name = \"a\"\n{one}")),
+    ))
+    .unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert!(
+        err.find("mediation.filters[2].name")
+            .unwrap()
+            .message
+            .contains("is the name of an earlier filter"),
+        "{err}"
+    );
+    // Reason codes.
+    for (reason, says) in [
+        ("filter.Test", "is not a reason code"),
+        ("filter-test", "is not a reason code"),
+        ("filter test", "is not a reason code"),
+        ("", "must be 1 to 64 bytes long (got 0)"),
+    ] {
+        let m = only_problem(
+            &filter_table(&format!(
+                "name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nreason = \"{reason}\""
+            )),
+            "mediation.filters[0].reason",
+        );
+        assert!(m.contains(says), "{reason:?}: {m}");
+    }
+    let m = only_problem(
+        &filter_table(&format!(
+            "name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nreason = \"{}\"",
+            "r".repeat(65)
+        )),
+        "mediation.filters[0].reason",
+    );
+    assert!(m.contains("(got 65)"), "{m}");
+    // Required keys, and empty texts.
+    let err = parse(&filter_table("equals = \"x\"")).unwrap_err();
+    for key in ["name", "field", "reason"] {
+        let key = format!("mediation.filters[0].{key}");
+        let problem = err.find(&key).unwrap_or_else(|| panic!("{key}: {err}"));
+        assert!(
+            problem
+                .message
+                .contains("required in [[mediation.filters]]"),
+            "{problem}"
+        );
+    }
+    assert_eq!(err.problems().len(), 3, "{err}");
+    for key in ["name", "prefix"] {
+        let mut lines = vec![
+            ("name", "\"a\""),
+            ("field", "\"id\""),
+            ("prefix", "\"x\""),
+            ("reason", "\"r\""),
+        ];
+        for line in &mut lines {
+            if line.0 == key {
+                line.1 = "\"\"";
+            }
+        }
+        let text: Vec<String> = lines.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let m = only_problem(
+            &filter_table(&text.join("\n")),
+            &format!("mediation.filters[0].{key}"),
+        );
+        assert!(m.contains("must be 1 to"), "{key}: {m}");
+    }
+    // A wrongly typed key is one problem, not also "required".
+    let m = only_problem(
+        &filter_table("name = 5\nfield = \"id\"\nprefix = \"x\"\nreason = \"r\""),
+        "mediation.filters[0].name",
+    );
+    assert!(m.contains("invalid type: integer `5`"), "{m}");
+    let m = only_problem(
+        &filter_table("name = \"a\"\nfield = \"id\"\nprefix = 5\nreason = \"r\""),
+        "mediation.filters[0].prefix",
+    );
+    assert!(m.contains("invalid type: integer `5`"), "{m}");
+    // The list itself.
+    let m = only_problem("[mediation.filters]\nname = \"a\"\n", "mediation.filters");
+    assert!(
+        m.contains("is a list of tables: write [[mediation.filters]] (not [mediation.filters])"),
+        "{m}"
+    );
+    // (A list of strings written as a table is not taken for a list of tables.)
+    let m = only_problem("[auth.public_paths]\na = 1\n", "auth.public_paths");
+    assert!(m.contains("invalid type: map, expected a sequence"), "{m}");
+    let m = only_problem("[mediation]\nfilters = [5]\n", "mediation.filters[0]");
+    assert!(m.contains("invalid type: integer `5`"), "{m}");
+    let many: String = (0..257)
+        .map(|i| filter_table(&format!("name = \"f{i}\"\n{one}")))
+        .collect();
+    let m = only_problem(&many, "mediation.filters");
+    assert!(m.contains("at most 256 filters (got 257)"), "{m}");
+    // Every field a filter can compare.
+    for field in FilterRule::FIELDS {
+        let config = parse(&filter_table(&format!(
+            "name = \"a\"\nfield = \"{field}\"\nequals = \"x\"\nreason = \"r\""
+        )))
+        .unwrap();
+        assert_eq!(config.mediation.filters[0].field, field);
+    }
+}
+
+#[test]
+fn a_problem_in_a_later_filter_names_it_as_written() {
+    // The first element is not a table and is left out; the problem of the second still names
+    // it by its index in the file.
+    let err = parse(
+        "[mediation]\nfilters = [\n  5,\n  { name = \"a\", field = \"id\", reason = \"r\" },\n]\n",
+    )
+    .unwrap_err();
+    let rendered = err.to_string();
+    assert_eq!(
+        rendered,
+        "line 3: mediation.filters[0]: invalid type: integer `5`, expected struct RawFilter\n\
+         line 4: mediation.filters[1].prefix: required unless equals is set: a filter matches by \
+         exactly one of prefix (the field starts with it) and equals (the field is exactly it)"
+    );
+}
+
+#[test]
+fn source_env_overrides() {
+    let config = with_env(
+        "[kafka]\nbrokers = \"old:9092\"\n",
+        &[
+            ("TOLLGATE_KAFKA__BROKERS", "k1:9092, k2:9092"),
+            ("TOLLGATE_KAFKA__ENABLED", "true"),
+            ("TOLLGATE_KAFKA__TOPIC", "cdr.eu"),
+            ("TOLLGATE_KAFKA__BATCH_WAIT_MS", "5"),
+            ("TOLLGATE_FILES__ENABLED", "true"),
+            ("TOLLGATE_FILES__DIR", "/var/spool/cdr"),
+            ("TOLLGATE_MEDIATION__PAST_DAYS", "30"),
+            ("TOLLGATE_MEDIATION__FUTURE_HOURS", "0"),
+            ("TOLLGATE_MEDIATION__DUPLICATE_KEY", "content"),
+        ],
+    )
+    .unwrap();
+    assert!(config.kafka.enabled);
+    assert_eq!(config.kafka.brokers, "k1:9092,k2:9092");
+    assert_eq!(config.kafka.topic, "cdr.eu");
+    assert_eq!(config.kafka.batch_wait_ms, 5);
+    assert!(config.files.enabled);
+    assert_eq!(config.files.dir, PathBuf::from("/var/spool/cdr"));
+    assert_eq!(config.mediation.past_days, 30);
+    assert_eq!(config.mediation.future_hours, 0);
+    assert_eq!(config.mediation.duplicate_key, DuplicateKey::Content);
+
+    let err = with_env(
+        "",
+        &[
+            ("TOLLGATE_KAFKA__ENABLED", "yes"),
+            ("TOLLGATE_KAFKA__BROKERS", "k1"),
+            ("TOLLGATE_MEDIATION__DUPLICATE_KEY", "id"),
+            ("TOLLGATE_MEDIATION__FILTERS", "[]"),
+            ("TOLLGATE_KAFKA_TOPIC", "x"),
+        ],
+    )
+    .unwrap_err();
+    let rendered = err.to_string();
+    for line in [
+        "env TOLLGATE_KAFKA__ENABLED: kafka.enabled: invalid type: string \"yes\", expected a \
+         boolean",
+        "env TOLLGATE_KAFKA__BROKERS: kafka.brokers: \"k1\" is not host:port (no port)",
+        "env TOLLGATE_MEDIATION__DUPLICATE_KEY: mediation.duplicate_key: unknown variant `id`",
+        "env TOLLGATE_MEDIATION__FILTERS: mediation.filters: no configuration key has this \
+         variable; mediation.filters is a list of tables, set in the file only",
+        "env TOLLGATE_KAFKA_TOPIC: kafka_topic: no configuration key has this variable; did you \
+         mean TOLLGATE_KAFKA__TOPIC",
+    ] {
+        assert!(rendered.contains(line), "missing {line:?} in\n{rendered}");
+    }
+    assert_eq!(err.problems().len(), 5, "{rendered}");
+}

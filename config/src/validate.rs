@@ -22,9 +22,10 @@ pub(crate) struct Found {
     pub(crate) key: String,
     /// What is wrong.
     pub(crate) message: String,
-    /// The other key of a cross-key rule. When that key was itself wrong, its default stood in
-    /// and this problem is a consequence, not news: the caller drops it.
-    pub(crate) compared_with: Option<&'static str>,
+    /// The other keys of a cross-key rule. When one of them was itself wrong, its default
+    /// stood in (or it was left out) and this problem is a consequence, not news: the caller
+    /// drops it.
+    pub(crate) compared_with: Vec<String>,
 }
 
 /// Collects problems.
@@ -38,15 +39,19 @@ impl Checker {
         self.problems.push(Found {
             key: key.to_string(),
             message: message.into(),
-            compared_with: None,
+            compared_with: Vec::new(),
         });
     }
 
-    fn cross_problem(&mut self, key: &str, other: &'static str, message: impl Into<String>) {
+    fn cross_problem(&mut self, key: &str, other: &str, message: impl Into<String>) {
+        self.cross_problem_any(key, &[other], message);
+    }
+
+    fn cross_problem_any(&mut self, key: &str, others: &[&str], message: impl Into<String>) {
         self.problems.push(Found {
             key: key.to_string(),
             message: message.into(),
-            compared_with: Some(other),
+            compared_with: others.iter().map(|k| k.to_string()).collect(),
         });
     }
 
@@ -140,6 +145,21 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
     let thresholds = thresholds(c, raw.thresholds.clone().unwrap_or_default());
     let metrics = metrics(c, raw.metrics.clone().unwrap_or_default());
     let log = raw.log.clone().unwrap_or_default();
+    let kafka = kafka(c, raw.kafka.clone().unwrap_or_default());
+    let files = files(c, raw.files.clone().unwrap_or_default(), &node.data_dir);
+    let mediation = mediation(c, raw.mediation.clone().unwrap_or_default());
+    if u64::from(mediation.past_days) > dedupe_horizon_days {
+        // A record older than the horizon could be charged twice: its id is forgotten.
+        c.cross_problem(
+            "mediation.past_days",
+            "ledger.dedupe_horizon_days",
+            format!(
+                "{} is above ledger.dedupe_horizon_days ({dedupe_horizon_days}): a record \
+                 redelivered after its id was forgotten would be charged again",
+                mediation.past_days
+            ),
+        );
+    }
     NodeConfig {
         node,
         http,
@@ -168,6 +188,9 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
             level: log.level.unwrap_or_default(),
             format: log.format.unwrap_or_default(),
         },
+        kafka,
+        files,
+        mediation,
     }
 }
 
@@ -482,7 +505,8 @@ fn env_var(c: &mut Checker, name: &str) {
     }
 }
 
-/// Checks a claim name or value: its length, and no control characters.
+/// Checks a short text (a claim name or value, a group id, a filter name...): its length, and
+/// no control characters.
 fn claim_text(c: &mut Checker, key: &str, value: &str, len: RangeInclusive<usize>) {
     if !len.contains(&value.len()) {
         c.problem(
@@ -733,5 +757,275 @@ fn metrics(c: &mut Checker, raw: RawMetrics) -> MetricsConfig {
     MetricsConfig {
         enabled: raw.enabled.unwrap_or(defaults::METRICS_ENABLED),
         path,
+    }
+}
+
+fn kafka(c: &mut Checker, raw: RawKafka) -> KafkaConfig {
+    let brokers = brokers(c, raw.brokers.as_deref().unwrap_or(defaults::KAFKA_BROKERS));
+    let topic = raw
+        .topic
+        .unwrap_or_else(|| defaults::KAFKA_TOPIC.to_string());
+    if let Some(why) = topic_problem(&topic) {
+        c.problem("kafka.topic", format!("{topic:?} {why}"));
+    }
+    let group_id = raw
+        .group_id
+        .unwrap_or_else(|| defaults::KAFKA_GROUP_ID.to_string());
+    claim_text(c, "kafka.group_id", &group_id, limits::KAFKA_GROUP_ID_LEN);
+    let batch_len_max = c.int(
+        "kafka.batch_len_max",
+        raw.batch_len_max,
+        defaults::KAFKA_BATCH_LEN_MAX,
+        limits::KAFKA_BATCH_LEN_MAX,
+    );
+    KafkaConfig {
+        enabled: raw.enabled.unwrap_or(defaults::KAFKA_ENABLED),
+        brokers,
+        topic,
+        group_id,
+        batch_len_max: usize::try_from(batch_len_max).unwrap_or(usize::MAX),
+        batch_wait_ms: c.int(
+            "kafka.batch_wait_ms",
+            raw.batch_wait_ms,
+            defaults::KAFKA_BATCH_WAIT_MS,
+            limits::KAFKA_BATCH_WAIT_MS,
+        ),
+    }
+}
+
+/// Checks `kafka.brokers` (comma-separated `host:port`) and gives it back without spaces.
+fn brokers(c: &mut Checker, text: &str) -> String {
+    let key = "kafka.brokers";
+    if text.trim().is_empty() {
+        c.problem(
+            key,
+            "required: list at least one \"host:port\", comma-separated, e.g. \
+             \"kafka-1:9092,kafka-2:9092\"",
+        );
+        return String::new();
+    }
+    let entries: Vec<&str> = text.split(',').map(str::trim).collect();
+    if entries.len() > *limits::KAFKA_BROKERS_LEN.end() {
+        c.problem(
+            key,
+            format!(
+                "at most {} brokers (got {})",
+                limits::KAFKA_BROKERS_LEN.end(),
+                entries.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.is_empty() {
+            c.problem(
+                key,
+                format!(
+                    "broker {} of {} is empty (a stray comma?)",
+                    i + 1,
+                    entries.len()
+                ),
+            );
+            continue;
+        }
+        match host_port(entry) {
+            Ok(hp) if !seen.insert(hp.clone()) => {
+                c.problem(key, format!("{entry:?} is listed twice"))
+            }
+            Ok(_) => {}
+            Err(message) => c.problem(key, message),
+        }
+    }
+    entries.join(",")
+}
+
+/// Why `topic` is not a name Kafka accepts for a topic, if it is not.
+fn topic_problem(topic: &str) -> Option<String> {
+    if !topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("is not a Kafka topic name: it may only hold letters, digits, '.', '_' and '-'".into())
+    } else if !limits::KAFKA_TOPIC_LEN.contains(&topic.len()) {
+        Some(format!(
+            "is not a Kafka topic name: it must be {} to {} characters long (got {})",
+            limits::KAFKA_TOPIC_LEN.start(),
+            limits::KAFKA_TOPIC_LEN.end(),
+            topic.len()
+        ))
+    } else if topic == "." || topic == ".." {
+        Some("is not a Kafka topic name: \".\" and \"..\" are refused".into())
+    } else {
+        None
+    }
+}
+
+fn files(c: &mut Checker, raw: RawFiles, data_dir: &std::path::Path) -> FilesConfig {
+    let dir = match raw.dir {
+        Some(dir) => c.path("files.dir", &dir),
+        None => data_dir.join(defaults::FILES_DIR_NAME),
+    };
+    let batch_len_max = c.int(
+        "files.batch_len_max",
+        raw.batch_len_max,
+        defaults::FILES_BATCH_LEN_MAX,
+        limits::FILES_BATCH_LEN_MAX,
+    );
+    FilesConfig {
+        enabled: raw.enabled.unwrap_or(defaults::FILES_ENABLED),
+        dir,
+        poll_interval_ms: c.int(
+            "files.poll_interval_ms",
+            raw.poll_interval_ms,
+            defaults::FILES_POLL_INTERVAL_MS,
+            limits::FILES_POLL_INTERVAL_MS,
+        ),
+        batch_len_max: usize::try_from(batch_len_max).unwrap_or(usize::MAX),
+    }
+}
+
+fn mediation(c: &mut Checker, raw: RawMediation) -> MediationConfig {
+    let past_days = c.int(
+        "mediation.past_days",
+        raw.past_days,
+        defaults::MEDIATION_PAST_DAYS,
+        limits::MEDIATION_PAST_DAYS,
+    );
+    let future_hours = c.int(
+        "mediation.future_hours",
+        raw.future_hours,
+        defaults::MEDIATION_FUTURE_HOURS,
+        limits::MEDIATION_FUTURE_HOURS,
+    );
+    let written = raw.filters.unwrap_or_default();
+    if written.len() > *limits::MEDIATION_FILTERS_LEN.end() {
+        c.problem(
+            "mediation.filters",
+            format!(
+                "at most {} filters (got {})",
+                limits::MEDIATION_FILTERS_LEN.end(),
+                written.len()
+            ),
+        );
+    }
+    let mut names = HashSet::new();
+    let filters = written
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| filter(c, &format!("mediation.filters[{i}]"), f, &mut names))
+        .collect();
+    MediationConfig {
+        past_days: u32::try_from(past_days).unwrap_or(u32::MAX),
+        future_hours: u32::try_from(future_hours).unwrap_or(u32::MAX),
+        filters,
+        duplicate_key: raw.duplicate_key.unwrap_or_default(),
+    }
+}
+
+/// One `[[mediation.filters]]` table, at `key` (`mediation.filters[2]`). `names` holds the
+/// names of the filters before it.
+fn filter(c: &mut Checker, key: &str, raw: RawFilter, names: &mut HashSet<String>) -> FilterRule {
+    let at = |k: &str| format!("{key}.{k}");
+    // An absent required key. When it was written but wrong, it was reported and left out
+    // already, and this follows from it.
+    let required = |c: &mut Checker, k: &str, what: &str| {
+        c.cross_problem(
+            &at(k),
+            &at(k),
+            format!("required in [[mediation.filters]]: {what}"),
+        );
+    };
+    let name = match raw.name {
+        Some(name) => {
+            let before = c.problems.len();
+            claim_text(c, &at("name"), &name, limits::FILTER_NAME_LEN);
+            if c.problems.len() == before && !names.insert(name.clone()) {
+                c.problem(
+                    &at("name"),
+                    format!("{name:?} is the name of an earlier filter: names must be unique"),
+                );
+            }
+            name
+        }
+        None => {
+            required(c, "name", "the rule's name, unique among the filters");
+            String::new()
+        }
+    };
+    let fields = FilterRule::FIELDS.join(", ");
+    let field = match raw.field {
+        Some(field) => {
+            if !FilterRule::FIELDS.contains(&field.as_str()) {
+                c.problem(
+                    &at("field"),
+                    format!("{field:?} is not a field a filter can compare: one of {fields}"),
+                );
+            }
+            field
+        }
+        None => {
+            required(c, "field", &format!("the field compared, one of {fields}"));
+            String::new()
+        }
+    };
+    for (k, value) in [("prefix", &raw.prefix), ("equals", &raw.equals)] {
+        if let Some(value) = value {
+            claim_text(c, &at(k), value, limits::FILTER_VALUE_LEN);
+        }
+    }
+    match (&raw.prefix, &raw.equals) {
+        (Some(_), Some(_)) => c.problem(
+            &at("equals"),
+            "not with prefix: a filter matches by exactly one of prefix and equals",
+        ),
+        (None, None) => c.cross_problem_any(
+            &at("prefix"),
+            &[&at("prefix"), &at("equals")],
+            "required unless equals is set: a filter matches by exactly one of prefix (the \
+             field starts with it) and equals (the field is exactly it)",
+        ),
+        _ => {}
+    }
+    let reason = match raw.reason {
+        Some(reason) => {
+            if !limits::FILTER_REASON_LEN.contains(&reason.len()) {
+                c.problem(
+                    &at("reason"),
+                    format!(
+                        "must be {} to {} bytes long (got {})",
+                        limits::FILTER_REASON_LEN.start(),
+                        limits::FILTER_REASON_LEN.end(),
+                        reason.len()
+                    ),
+                );
+            } else if !reason
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.'))
+            {
+                c.problem(
+                    &at("reason"),
+                    format!(
+                        "{reason:?} is not a reason code: it may only hold lower-case letters, \
+                         digits, '_' and '.', e.g. \"filter.test_call\""
+                    ),
+                );
+            }
+            reason
+        }
+        None => {
+            required(
+                c,
+                "reason",
+                "the reason code recorded with what the rule drops, e.g. \"filter.test_call\"",
+            );
+            String::new()
+        }
+    };
+    FilterRule {
+        name,
+        field,
+        prefix: raw.prefix,
+        equals: raw.equals,
+        reason,
     }
 }

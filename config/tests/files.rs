@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tollgate_config::{ConfigProblems, EnvVars, KEYS, NodeConfig, Origin, env_var_name};
+use tollgate_config::raw::RawFilter;
+use tollgate_config::{
+    ConfigProblems, EnvVars, FILE_ONLY_KEYS, KEYS, NodeConfig, Origin, env_var_name,
+};
 
 fn manifest_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -15,8 +18,8 @@ fn example_text() -> String {
     std::fs::read_to_string(manifest_file("tollgate.example.toml")).unwrap()
 }
 
-/// `# key = value` lines of the example are keys without a default, and `# [table]` lines
-/// optional tables; uncomment them.
+/// `# key = value` lines of the example are keys without a default, and `# [table]` (or
+/// `# [[table]]`) lines optional tables; uncomment them.
 fn uncommented(text: &str) -> String {
     text.lines()
         .map(|line| match line.strip_prefix("# ") {
@@ -28,6 +31,11 @@ fn uncommented(text: &str) -> String {
 }
 
 fn is_table_header(line: &str) -> bool {
+    let line = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|inner| inner.starts_with('['))
+        .unwrap_or(line);
     line.strip_prefix('[')
         .and_then(|rest| rest.strip_suffix(']'))
         .is_some_and(|name| {
@@ -56,11 +64,42 @@ fn leaf_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
         };
         match value {
             toml::Value::Table(inner) => leaf_keys(inner, &path, out),
+            // A list of tables: the keys of its tables, as `list[].key`.
+            toml::Value::Array(elements)
+                if !elements.is_empty() && elements.iter().all(toml::Value::is_table) =>
+            {
+                for element in elements {
+                    if let toml::Value::Table(inner) = element {
+                        leaf_keys(inner, &format!("{path}[]"), out);
+                    }
+                }
+            }
             _ => {
                 out.insert(path);
             }
         }
     }
+}
+
+/// The keys of the tables of [`FILE_ONLY_KEYS`], as `list[].key`.
+fn file_only_keys() -> BTreeSet<String> {
+    assert_eq!(
+        FILE_ONLY_KEYS,
+        ["mediation.filters"],
+        "list the keys of the new list"
+    );
+    let every = RawFilter {
+        name: Some(String::new()),
+        field: Some(String::new()),
+        prefix: Some(String::new()),
+        equals: Some(String::new()),
+        reason: Some(String::new()),
+    };
+    toml::Table::try_from(every)
+        .unwrap()
+        .keys()
+        .map(|key| format!("mediation.filters[].{key}"))
+        .collect()
 }
 
 #[test]
@@ -93,8 +132,13 @@ fn the_example_file_lists_every_key() {
     let table: toml::Table = toml::from_str(&text).unwrap();
     let mut written = BTreeSet::new();
     leaf_keys(&table, "", &mut written);
-    let known: BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    let mut known: BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    known.extend(file_only_keys());
     assert_eq!(written, known);
+    // Its filters are valid: one by prefix, one by equals.
+    let filters = &hmac.mediation.filters;
+    assert_eq!(filters.len(), 2);
+    assert!(filters[0].prefix.is_some() && filters[1].equals.is_some());
 }
 
 #[test]
@@ -108,6 +152,15 @@ fn the_reference_documents_every_key_and_variable() {
                 line.starts_with(&format!("| `{name}`")) && line.contains(&env_var_name(key))
             })
             .unwrap_or_else(|| panic!("no table row for {key} with {}", env_var_name(key)));
+        assert!(row.matches('|').count() >= 6, "{row}");
+    }
+    // Keys of lists of tables have no variable.
+    for key in file_only_keys() {
+        let name = key.rsplit('.').next().unwrap();
+        let row = docs
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{name}`")) && line.contains("file only"))
+            .unwrap_or_else(|| panic!("no table row for {key} (file only)"));
         assert!(row.matches('|').count() >= 6, "{row}");
     }
 }

@@ -450,6 +450,7 @@ impl CatalogueAdmin {
         effective_from: Timestamp,
         revision: Option<u64>,
         notes: String,
+        backdate: bool,
     ) -> Result<Published, CatalogueError> {
         let _guard = self.lock();
         let Some(draft) = self.store.draft(id)? else {
@@ -470,12 +471,19 @@ impl CatalogueAdmin {
                 given,
             });
         }
-        if effective_from < by.at {
+        if backdate && notes.trim().is_empty() {
+            return Err(CatalogueError::Refused {
+                code: "catalogue.backdate_needs_reason",
+                message: "a backdated version needs notes saying why".into(),
+            });
+        }
+        if effective_from < by.at && !backdate {
             return Err(CatalogueError::Refused {
                 code: "catalogue.effective_in_past",
                 message: format!(
                     "effective_from {effective_from} is in the past; a new version prices usage \
-                     from now on (rerate to apply new prices to past usage)"
+                     from now on; to correct the past, publish with \"backdate\": true and a reason, \
+                     then recycle or rerate"
                 ),
             });
         }

@@ -16,8 +16,10 @@ use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use smol_str::SmolStr;
 use tollgate_actors::{ActorError, BatchTx, CdrOutcome, RateCdrsIn, Router};
+use tollgate_config::{DuplicateKey, FilterRule, MediationConfig};
 use tollgate_domain::admin::AuditRecord;
 use tollgate_domain::cdr::{Cdr, CdrMapping, CsvDecoder, JsonDecoder};
+use tollgate_domain::ids::CdrId;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::StoreError;
 use tollgate_domain::mediation::{
@@ -107,9 +109,67 @@ pub struct TimeWindow {
 impl Default for TimeWindow {
     fn default() -> TimeWindow {
         TimeWindow {
-            past: SignedDuration::from_hours(24 * 400),
+            past: SignedDuration::from_hours(24 * 60),
             future: SignedDuration::from_hours(24),
         }
+    }
+}
+
+/// Mediation rules applied to every record of every source (see `[mediation]` in
+/// docs/configuration.md).
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Accepted record start times.
+    pub window: TimeWindow,
+    /// Records dropped on purpose, counted as `filtered` with a reason.
+    pub filters: Vec<FilterRule>,
+    /// What makes two records the same.
+    pub duplicate_key: DuplicateKey,
+}
+
+impl Rules {
+    /// The rules of a node's configuration.
+    pub fn from_config(c: &MediationConfig) -> Rules {
+        Rules {
+            window: TimeWindow {
+                past: SignedDuration::from_hours(i64::from(c.past_days) * 24),
+                future: SignedDuration::from_hours(i64::from(c.future_hours)),
+            },
+            filters: c.filters.clone(),
+            duplicate_key: c.duplicate_key.clone(),
+        }
+    }
+
+    /// The first filter that drops `cdr`.
+    fn filter(&self, cdr: &Cdr) -> Option<&FilterRule> {
+        self.filters.iter().find(|f| {
+            let value: Option<String> = match f.field.as_str() {
+                "subscriber" => Some(cdr.subscriber.as_str().to_string()),
+                "callee" => cdr.callee.as_ref().map(|n| n.as_str().to_string()),
+                "service" => Some(cdr.service.to_string()),
+                "direction" => Some(cdr.direction.as_str().to_string()),
+                "id" => Some(cdr.id.as_str().to_string()),
+                _ => None,
+            };
+            value.is_some_and(|v| f.matches(&v))
+        })
+    }
+
+    /// Applies the duplicate key: with `content`, the record's id becomes a digest of its
+    /// subscriber, start, callee and service, so a resent record with a new id is a duplicate.
+    fn keyed(&self, mut cdr: Cdr) -> Cdr {
+        if matches!(self.duplicate_key, DuplicateKey::Content) {
+            let text = format!(
+                "{}|{}|{}|{}",
+                cdr.subscriber.as_str(),
+                cdr.start,
+                cdr.callee.as_ref().map_or("", |n| n.as_str()),
+                cdr.service
+            );
+            let digest = crate::access::sha256_hex(text.as_bytes());
+            cdr.id = CdrId::new(format!("c:{}", &digest[..32]));
+        }
+        cdr
     }
 }
 
@@ -118,7 +178,7 @@ pub struct Ingestor {
     router: Arc<Router>,
     store: Arc<dyn IngestStore>,
     mapping: CdrMapping,
-    window: TimeWindow,
+    rules: Rules,
     stats: Mutex<HashMap<SmolStr, SourceStats>>,
     prepare: tokio::sync::Mutex<()>,
     recycle: tokio::sync::Mutex<()>,
@@ -144,14 +204,14 @@ impl Ingestor {
         router: Arc<Router>,
         store: Arc<dyn IngestStore>,
         mapping: CdrMapping,
-        window: TimeWindow,
+        rules: Rules,
     ) -> Result<Ingestor, StoreError> {
         let stats = store.stats()?.into_iter().collect();
         Ok(Ingestor {
             router,
             store,
             mapping,
-            window,
+            rules,
             stats: Mutex::new(stats),
             prepare: tokio::sync::Mutex::new(()),
             recycle: tokio::sync::Mutex::new(()),
@@ -251,21 +311,21 @@ impl Ingestor {
                     .map_err(|e| failed(e.code(), e.to_string()))?
             }
         };
-        if cdr.start > now + self.window.future {
+        if cdr.start > now + self.rules.window.future {
             return Err(failed(
                 "cdr.time_in_future",
                 format!(
                     "starts at {}, more than {} ahead",
-                    cdr.start, self.window.future
+                    cdr.start, self.rules.window.future
                 ),
             ));
         }
-        if cdr.start < now - self.window.past {
+        if cdr.start < now - self.rules.window.past {
             return Err(failed(
                 "cdr.time_too_old",
                 format!(
                     "starts at {}, more than {} ago",
-                    cdr.start, self.window.past
+                    cdr.start, self.rules.window.past
                 ),
             ));
         }
@@ -296,6 +356,17 @@ impl Ingestor {
                     Ok(cdr)
                 }
             });
+            let decoded = decoded.map(|cdr| self.rules.keyed(cdr));
+            if let Ok(cdr) = &decoded
+                && let Some(rule) = self.rules.filter(cdr)
+            {
+                outcomes[i] = Some(CdrOutcome::Filtered {
+                    cdr_id: SmolStr::new(cdr.id.as_str()),
+                    reason: SmolStr::new(&rule.reason),
+                    rule: SmolStr::new(&rule.name),
+                });
+                continue;
+            }
             match decoded {
                 Ok(cdr) => {
                     let slot = by_subscriber.entry(cdr.subscriber.clone()).or_default();
@@ -378,6 +449,7 @@ impl Ingestor {
                     let (outcome, reason) = match o {
                         CdrOutcome::Rated { .. } => ("rated", None),
                         CdrOutcome::Duplicate { .. } => ("duplicate", None),
+                        CdrOutcome::Filtered { reason, .. } => ("filtered", Some(reason)),
                         CdrOutcome::Suspended { reason, .. } => ("suspended", Some(reason)),
                     };
                     serde_json::json!({"id": r.suspense_id, "outcome": outcome, "reason": reason})
@@ -396,6 +468,20 @@ impl Ingestor {
                 recycled,
             } = record;
             match (recycled, outcome) {
+                (None, CdrOutcome::Filtered { .. }) => delta.filtered += 1,
+                (Some(mut row), CdrOutcome::Filtered { reason, .. }) => {
+                    // A recycled record a filter now drops leaves suspense as filtered.
+                    recycled_delta.suspended += 1;
+                    recycled_delta.filtered += 1;
+                    row.last_tried_at = now;
+                    row.attempts += 1;
+                    row.state = SuspenseState::Recycled {
+                        at: now,
+                        by: by.clone(),
+                        outcome: smol_str::format_smolstr!("filtered:{reason}"),
+                    };
+                    write.suspense.push(row);
+                }
                 (None, CdrOutcome::Rated { .. }) => delta.rated += 1,
                 (None, CdrOutcome::Duplicate { .. }) => delta.duplicates += 1,
                 (
@@ -457,7 +543,7 @@ impl Ingestor {
                 }
             }
         }
-        delta.ingested = delta.rated + delta.duplicates + delta.suspended;
+        delta.ingested = delta.rated + delta.duplicates + delta.suspended + delta.filtered;
         let mut changes: Vec<(SmolStr, StatsDelta)> = Vec::new();
         let mut change =
             |source: &SmolStr, d: StatsDelta| match changes.iter_mut().find(|(s, _)| s == source) {
@@ -482,13 +568,14 @@ impl Ingestor {
                 if let SuspenseState::Recycled { at, outcome, .. } = &row.state
                     && *at == now
                 {
-                    let rated = outcome == "rated";
+                    let (rated, filtered) = (outcome == "rated", outcome.starts_with("filtered"));
                     change(
                         &row.source,
                         StatsDelta {
                             suspended: -1,
                             rated: i64::from(rated),
-                            duplicates: i64::from(!rated),
+                            filtered: i64::from(filtered),
+                            duplicates: i64::from(!rated && !filtered),
                             ..StatsDelta::default()
                         },
                     );

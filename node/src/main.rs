@@ -11,6 +11,7 @@ mod commands;
 mod ingest;
 mod jwt;
 mod server;
+mod sources;
 mod subscribers_file;
 
 use std::path::PathBuf;

@@ -128,6 +128,7 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
+    kafka: Option<crate::sources::kafka::NodeKafka>,
 }
 
 impl Running {
@@ -138,6 +139,7 @@ impl Running {
             served,
             arbiters,
             state,
+            kafka,
             ..
         } = self;
         let result = match served.await {
@@ -145,6 +147,11 @@ impl Running {
             Err(e) => Err(e.to_string()),
         };
         state.ready.store(false, Ordering::Relaxed);
+        if let Some(kafka) = kafka {
+            // Blocking join of the consumer thread, off this thread: the batch it may be
+            // delivering is ingested by a task of this system.
+            let _ = tokio::task::spawn_blocking(move || kafka.stop()).await;
+        }
         for a in arbiters {
             a.stop();
         }
@@ -212,22 +219,32 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         .map(|_| Arbiter::new())
         .collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
-    let router = Arc::new(Router::new(
-        shared,
-        ShardMap::single_node(config.shards.count, 0),
-        0,
-        handles,
-    ));
+    let shard_map = ShardMap::single_node(config.shards.count, 0);
+    let router = Arc::new(Router::new(shared, shard_map.clone(), 0, handles));
     let ingestor = Arc::new(
         crate::ingest::Ingestor::new(
             router.clone(),
             ingest,
             tollgate_domain::cdr::CdrMapping::default(),
-            crate::ingest::TimeWindow::default(),
+            crate::ingest::Rules::from_config(&config.mediation),
         )
         .map_err(|e| format!("ingestion store: {e}"))?,
     );
     ingestor.register_metrics(&registry)?;
+    let kafka = if config.kafka.enabled {
+        let metrics = tollgate_adapters::kafka::KafkaMetrics::new(&registry)
+            .map_err(|e| format!("kafka metrics: {e}"))?;
+        Some(crate::sources::kafka::NodeKafka::start(
+            &config.kafka,
+            &config.node.id,
+            shard_map.clone(),
+            0,
+            ingestor.clone(),
+            Some(metrics),
+        ))
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
         router: router.clone(),
         ingestor,
@@ -282,6 +299,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         addr,
         state,
         arbiters,
+        kafka,
     })
 }
 

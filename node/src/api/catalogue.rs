@@ -211,7 +211,7 @@ pub struct Validation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Publish {
-    /// From when the version prices usage (RFC 3339, not in the past).
+    /// From when the version prices usage (RFC 3339; not in the past unless `backdate`).
     #[schema(value_type = String, format = DateTime)]
     pub effective_from: jiff::Timestamp,
     /// The draft revision validated by the caller (409 if the draft changed since).
@@ -220,6 +220,12 @@ pub struct Publish {
     /// Free text.
     #[serde(default)]
     pub notes: String,
+    /// A correction in force from a past date (e.g. a missing rate that put records in
+    /// suspense): records rated from now on, recycled or rerated use it for their time;
+    /// records already rated keep their charge until they are rerated. Requires `notes` (the
+    /// reason, kept in the version and the audit trail).
+    #[serde(default)]
+    pub backdate: bool,
 }
 
 /// Items of a section.
@@ -745,6 +751,7 @@ pub async fn publish(
             body.effective_from,
             body.revision,
             body.notes,
+            body.backdate,
         )?)
     })
     .await?;

@@ -46,7 +46,7 @@ pub struct RecycleRequest {
 pub struct RecycledItem {
     /// Suspense id.
     pub id: String,
-    /// `rated`, `duplicate` or `suspended` (still open).
+    /// `rated`, `duplicate`, `filtered` or `suspended` (still open).
     pub outcome: String,
     /// The reason, when still suspended.
     pub reason: Option<String>,
@@ -63,6 +63,8 @@ pub struct RecycleReport {
     pub duplicates: usize,
     /// Still in suspense.
     pub suspended: usize,
+    /// Dropped by a mediation filter now in force (they leave suspense).
+    pub filtered: usize,
     /// Per record.
     pub items: Vec<RecycledItem>,
 }
@@ -111,6 +113,7 @@ pub async fn recycle(
         rated: 0,
         duplicates: 0,
         suspended: 0,
+        filtered: 0,
         items: Vec::new(),
     };
     for (label, rows) in by_format {
@@ -169,6 +172,10 @@ pub async fn recycle(
                 CdrOutcome::Duplicate { .. } => {
                     report.duplicates += 1;
                     ("duplicate", None)
+                }
+                CdrOutcome::Filtered { reason, .. } => {
+                    report.filtered += 1;
+                    ("filtered", Some(reason.to_string()))
                 }
                 CdrOutcome::Suspended { reason, .. } => {
                     report.suspended += 1;

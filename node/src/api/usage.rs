@@ -25,6 +25,7 @@ struct Answer {
     rated: usize,
     duplicates: usize,
     suspended: usize,
+    filtered: usize,
     outcomes: Vec<CdrOutcome>,
 }
 
@@ -237,6 +238,7 @@ pub async fn post_cdrs(
         rated: count(|o| matches!(o, CdrOutcome::Rated { .. })),
         duplicates: count(|o| matches!(o, CdrOutcome::Duplicate { .. })),
         suspended: count(|o| matches!(o, CdrOutcome::Suspended { .. })),
+        filtered: count(|o| matches!(o, CdrOutcome::Filtered { .. })),
         outcomes,
     };
     Ok(HttpResponse::Ok().json(answer))

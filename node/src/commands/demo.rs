@@ -195,7 +195,7 @@ async fn drive_cdrs(
                         .or_default() += charge.amount;
                 }
                 CdrOutcome::Duplicate { .. } => tally.duplicates += 1,
-                CdrOutcome::Suspended { reason, .. } => {
+                CdrOutcome::Filtered { reason, .. } | CdrOutcome::Suspended { reason, .. } => {
                     *tally.suspended.entry(reason.to_string()).or_default() += 1
                 }
             }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod kafka;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -57,6 +59,13 @@ impl NodeFiles {
         );
         std::fs::write(&config, text).unwrap();
         NodeFiles { dir, config, port }
+    }
+
+    /// Appends TOML to the node's configuration file.
+    pub fn append_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push_str(text);
+        std::fs::write(&self.config, config).unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
