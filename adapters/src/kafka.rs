@@ -207,6 +207,7 @@ impl KafkaSource {
                     metrics,
                     stop: flag,
                     next,
+                    logged_at: None,
                 }
                 .run()
             })
@@ -245,6 +246,9 @@ struct Loop {
     stop: Arc<AtomicBool>,
     /// Next offset per assigned partition, as durable in the sink.
     next: BTreeMap<i32, i64>,
+    /// When an error was last written to the log (errors are counted always, logged at most
+    /// every 10 s).
+    logged_at: Option<Instant>,
 }
 
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
@@ -290,7 +294,7 @@ impl Loop {
         }
     }
 
-    fn error(&self, e: &KafkaError) {
+    fn error(&mut self, e: &KafkaError) {
         let kind = match e.rdkafka_error_code() {
             Some(code) => format!("{code:?}"),
             None => "client".to_string(),
@@ -300,7 +304,17 @@ impl Loop {
                 .with_label_values(&[self.settings.topic.as_str(), kind.as_str()])
                 .inc();
         }
-        eprintln!("kafka {}: {e}", self.settings.topic);
+        if self
+            .logged_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
+            eprintln!(
+                "kafka {}: {e} (further errors within 10 s only counted in \
+                 tollgate_kafka_errors_total)",
+                self.settings.topic
+            );
+            self.logged_at = Some(Instant::now());
+        }
         if e.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
             std::thread::sleep(Duration::from_millis(20));
         }

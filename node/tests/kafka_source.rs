@@ -65,11 +65,15 @@ fn wait_ingested(node: &NodeFiles, n: u64) -> [u64; 5] {
         {
             return s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "ingested {:?} of {n} in time",
-            stats(node)
-        );
+        if Instant::now() >= deadline {
+            let log = node.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "ingested {:?} of {n} in time; node stderr (last lines, newest first):\n{}",
+                stats(node),
+                tail.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

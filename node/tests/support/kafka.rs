@@ -32,7 +32,9 @@ pub struct Tansu {
 }
 
 impl Tansu {
-    /// A broker keeping its data in memory.
+    /// A broker keeping its data in SQLite in a temporary directory. (tansu 0.6's `memory://`
+    /// engine answers nothing to a fetch from an offset inside a record batch, so a consumer
+    /// resuming mid-batch would stall; the SQLite engine serves it correctly.)
     pub fn start() -> Tansu {
         let port = super::free_port();
         let dir = tempfile::tempdir().unwrap();
@@ -45,7 +47,7 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
                 "--storage-engine",
-                "memory://tansu/",
+                "sqlite://tansu.db",
             ])
             .current_dir(dir.path())
             .stdout(Stdio::null())

@@ -75,10 +75,18 @@ impl NodeFiles {
     /// Starts `tollgate run` and waits until /health answers. The process is killed when the
     /// returned guard is dropped, so a failing test leaves no node behind.
     pub fn start(&self) -> NodeProcess {
+        // stderr goes to a file (appended across restarts): a pipe nobody reads would block the
+        // node once it fills.
+        let log_path = self.dir.path().join("node.stderr.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["run", "--config", self.config.to_str().unwrap()])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -91,15 +99,17 @@ impl NodeFiles {
                 return NodeProcess(child);
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    std::io::Read::read_to_string(&mut e, &mut err).ok();
-                }
+                let err = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("node exited with {status}: {err}");
             }
             assert!(Instant::now() < deadline, "node did not become healthy");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What the node wrote to stderr so far (all runs).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.stderr.log")).unwrap_or_default()
     }
 }
 
