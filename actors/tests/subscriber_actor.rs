@@ -262,6 +262,7 @@ async fn cdr_batches_are_charged_once_and_duplicates_repeat_the_charge() {
             CdrOutcome::Rated { .. } => "rated",
             CdrOutcome::Duplicate { .. } => "duplicate",
             CdrOutcome::Suspended { .. } => "suspended",
+            CdrOutcome::Filtered { .. } => "filtered",
         })
         .collect();
     assert_eq!(kinds, vec!["rated", "rated", "duplicate"]);

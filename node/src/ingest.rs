@@ -136,7 +136,7 @@ impl Rules {
                 future: SignedDuration::from_hours(i64::from(c.future_hours)),
             },
             filters: c.filters.clone(),
-            duplicate_key: c.duplicate_key.clone(),
+            duplicate_key: c.duplicate_key,
         }
     }
 
@@ -604,10 +604,14 @@ impl Ingestor {
             .cdrs
             .with_label_values(&["suspended"])
             .inc_by(outside);
-        // Every participant was told the commit succeeded; their answers agree with the offers.
+        // The batch is durable: that is the answer, whatever a participant did afterwards (an
+        // actor that failed to take the decision in drops its state and reloads it from the
+        // store). Answering an error here would make the source resend a durable batch.
         for r in results {
-            if let Ok(Err(e)) = r {
-                return Err(IngestError::Participant(e.to_string()));
+            match r {
+                Ok(Err(e)) => eprintln!("ingest: a participant failed after the commit: {e}"),
+                Err(e) => eprintln!("ingest: a participant task failed after the commit: {e}"),
+                Ok(Ok(_)) => {}
             }
         }
         Ok(outcomes)

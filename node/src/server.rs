@@ -129,6 +129,7 @@ pub struct Running {
     state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
     kafka: Option<crate::sources::kafka::NodeKafka>,
+    files: Option<crate::sources::files::FileDrop>,
 }
 
 impl Running {
@@ -140,6 +141,7 @@ impl Running {
             arbiters,
             state,
             kafka,
+            files,
             ..
         } = self;
         let result = match served.await {
@@ -151,6 +153,9 @@ impl Running {
             // Blocking join of the consumer thread, off this thread: the batch it may be
             // delivering is ingested by a task of this system.
             let _ = tokio::task::spawn_blocking(move || kafka.stop()).await;
+        }
+        if let Some(files) = files {
+            let _ = tokio::task::spawn_blocking(move || files.stop()).await;
         }
         for a in arbiters {
             a.stop();
@@ -245,6 +250,15 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     } else {
         None
     };
+    let files = if config.files.enabled {
+        Some(crate::sources::files::FileDrop::start(
+            &config.files,
+            ingestor.clone(),
+            &registry,
+        )?)
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
         router: router.clone(),
         ingestor,
@@ -300,6 +314,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         state,
         arbiters,
         kafka,
+        files,
     })
 }
 

@@ -266,3 +266,42 @@ fn suspense_recycle_after_a_backdated_fix_and_exact_counters() {
     let (_, open) = get(&node.url("/v1/suspense?state=open"));
     assert_eq!(open["items"].as_array().unwrap().len(), 3, "{open}");
 }
+
+#[test]
+fn mediation_filters_drop_with_a_reason_and_the_content_key_catches_resent_records() {
+    let node = NodeFiles::new(SUBSCRIBERS);
+    node.append_config(
+        "[mediation]\nduplicate_key = \"content\"\n\
+         [[mediation.filters]]\nname = \"test-calls\"\nfield = \"callee\"\nprefix = \"49999\"\n\
+         reason = \"filter.test_call\"\n",
+    );
+    let _process = node.start();
+    let start = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2)).to_string();
+    let record = |id: &str, callee: &str| {
+        json!({ "id": id, "subscriber": "4930111111", "service": "sms",
+                "direction": "outbound", "callee": callee, "start": start })
+    };
+    let (status, answer) = post(
+        &node.url("/v1/cdrs"),
+        json!([
+            record("t1", "4999912345"),
+            record("s1", "4915112345"),
+            // The same call again under a new id (a mediation system that renumbers).
+            record("s1-again", "4915112345"),
+        ]),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let outcomes = answer["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes[0]["outcome"], "filtered", "{answer}");
+    assert_eq!(outcomes[0]["reason"], "filter.test_call");
+    assert_eq!(outcomes[0]["rule"], "test-calls");
+    assert_eq!(outcomes[1]["outcome"], "rated");
+    assert_eq!(outcomes[2]["outcome"], "duplicate", "{answer}");
+    assert_eq!(answer["filtered"], 1);
+    assert_eq!(counts(&stats(&node, "http")), [3, 1, 0, 1, 1]);
+    let (_, balance) = get(&node.url("/v1/subscribers/4930111111/balance"));
+    assert_eq!(balance["balance"]["amount"], "-0.0900", "{balance}");
+    // Filtered records are not suspense.
+    let (_, open) = get(&node.url("/v1/suspense"));
+    assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
+}

@@ -2,4 +2,5 @@
 //! hands batches to the [`crate::ingest::Ingestor`], which makes their effects durable together
 //! with the source's position.
 
+pub mod files;
 pub mod kafka;
