@@ -20,7 +20,8 @@ mod subscriber;
 
 pub use batch::{BatchTx, Coordinator, Offer, Participant, RateCdrsIn};
 pub use messages::{
-    ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, RateCdrs, TopUp,
+    ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, RateCdrs, Rerate,
+    RerateReport, TopUp,
 };
 pub use metrics::ActorMetrics;
 pub use router::Router;

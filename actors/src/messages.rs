@@ -146,3 +146,49 @@ pub struct BalanceView {
     /// Ledger entries so far.
     pub entries: u64,
 }
+
+/// Rate a subscriber's records of `[from, to)` again with the versions in force at their start;
+/// changed charges are reversed and charged anew (never edited). Idempotent per `job`.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<RerateReport, ActorError>")]
+pub struct Rerate {
+    /// The rerate job (its idempotency key).
+    pub job: SmolStr,
+    /// Records starting at or after.
+    pub from: jiff::Timestamp,
+    /// Records starting before.
+    pub to: jiff::Timestamp,
+    /// Compute the report only; write nothing.
+    pub dry_run: bool,
+    /// The audit record of the job (who, request); the actor fills before/after.
+    pub audit: Option<tollgate_domain::admin::AuditRecord>,
+}
+
+/// What a rerate did for one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerateReport {
+    /// Subscriber.
+    pub subscriber: SmolStr,
+    /// Job.
+    pub job: SmolStr,
+    /// Range start.
+    pub from: jiff::Timestamp,
+    /// Range end.
+    pub to: jiff::Timestamp,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// The job had already been applied: this is its first report, nothing was written now.
+    pub replayed: bool,
+    /// Records in the range.
+    pub records: usize,
+    /// Records whose charge did not change.
+    pub unchanged: usize,
+    /// Records whose charge changed: old and new charge and version, credit.
+    pub changed: Vec<tollgate_domain::rating::rerate::RerateLine>,
+    /// Records that could not be rated again (they keep their charge).
+    pub failed: Vec<tollgate_domain::rating::rerate::RerateFailure>,
+    /// Stored records without the record itself (rated before records were kept), not rerated.
+    pub not_rerateable: usize,
+    /// Sum of `old - new` over changed records: positive when the customer is credited.
+    pub credit: Money,
+}

@@ -29,6 +29,7 @@ use crate::metrics::ActorMetrics;
 
 mod balance;
 mod rating;
+mod rerate;
 
 /// Limits and policies of subscriber actors.
 #[derive(Debug, Clone)]
@@ -101,12 +102,16 @@ impl Shared {
     }
 }
 
-/// What a rated CDR's usage record holds: the rating and the catalogue version that priced it.
+/// What a rated CDR's usage record holds: the rating, the catalogue version that priced it,
+/// the record itself (for rerating) and, for a rerated charge, the rerate job.
 #[derive(Serialize)]
 struct UsageRecord<'a> {
     #[serde(flatten)]
     rating: &'a Rating,
     catalogue_version: u64,
+    cdr: &'a tollgate_domain::cdr::Cdr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rerate: Option<&'a str>,
 }
 
 /// The parts of a stored CDR answer a duplicate repeats (older answers have no version).

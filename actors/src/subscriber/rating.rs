@@ -98,6 +98,8 @@ impl SubscriberActor {
                     let record = UsageRecord {
                         rating: &rating,
                         catalogue_version: version,
+                        cdr: &cdr,
+                        rerate: None,
                     };
                     if let (Ok(answer), Ok(record)) =
                         (serde_json::to_vec(&outcome), serde_json::to_vec(&record))

@@ -61,6 +61,8 @@ pub enum EntryKind {
     Release,
     /// Money paid in.
     TopUp,
+    /// A previous charge given back by rerating (its replacement is a new `Charge`).
+    Reversal,
 }
 
 /// One immutable ledger entry.

@@ -63,6 +63,19 @@ impl Counters {
         }
     }
 
+    /// Takes updates back out (rerating replays the records it rates again); never below zero.
+    pub fn remove(&mut self, updates: &[CounterUpdate]) {
+        for u in updates {
+            if let Some(v) = self.map.get_mut(&u.key) {
+                v.units = v.units.saturating_sub(u.units);
+                v.amount -= u.amount;
+                if v.amount.is_sign_negative() {
+                    v.amount = Decimal::ZERO;
+                }
+            }
+        }
+    }
+
     /// Sets a counter (when loading from storage).
     pub fn set(&mut self, key: CounterKey, value: CounterValue) {
         self.map.insert(key, value);

@@ -17,6 +17,7 @@
 mod counters;
 mod explain;
 mod leg;
+pub mod rerate;
 
 pub use counters::{CounterKey, CounterUpdate, CounterValue, Counters};
 pub use explain::{Explanation, FreeUse, LegExplanation, Part, ZoneMatch};

@@ -12,6 +12,7 @@ pub mod mediation;
 pub mod ops;
 pub mod page;
 pub mod recycle;
+pub mod rerate;
 pub mod sessions;
 pub mod subscribers;
 pub mod usage;
@@ -156,7 +157,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(catalogue::delete_table)
         .service(catalogue::validate)
         .service(catalogue::publish)
-        .service(recycle::recycle);
+        .service(recycle::recycle)
+        .service(rerate::rerate);
 }
 
 /// The OpenAPI document of every documented route, as the code declares it.
