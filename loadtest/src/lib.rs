@@ -19,6 +19,7 @@ pub mod client;
 pub mod error;
 pub mod fsync;
 pub mod generate;
+pub mod kafka;
 pub mod machine;
 pub mod prepare;
 pub mod report;

@@ -34,6 +34,39 @@ enum Command {
     Fsync(FsyncArgs),
     /// Writes a node configuration, subscribers and the sample catalogue into a directory.
     Prepare(PrepareArgs),
+    /// Kafka source: produce records, time the broker's raw consume, then the node's
+    /// end-to-end ingestion of the same records.
+    Kafka(KafkaArgs),
+}
+
+#[derive(Args)]
+struct KafkaArgs {
+    /// Brokers (the topic must exist; partitions a multiple of the node's shard count).
+    #[arg(long)]
+    brokers: String,
+    /// Topic (as in the node's `[kafka] topic`).
+    #[arg(long, default_value = "cdr.raw")]
+    topic: String,
+    /// Records to produce and ingest.
+    #[arg(long, default_value_t = 500_000)]
+    records: u64,
+    /// The node's configuration (written by `prepare --kafka-brokers ...`).
+    #[arg(long)]
+    config: PathBuf,
+    /// The `tollgate` binary (default: next to this one).
+    #[arg(long)]
+    node_binary: Option<PathBuf>,
+    /// Node base URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:18080")]
+    url: String,
+    #[command(flatten)]
+    who: Who,
+    /// Tag in record ids (default: the current Unix time).
+    #[arg(long)]
+    run_tag: Option<String>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// Which subscribers to load.
@@ -152,6 +185,12 @@ struct PrepareArgs {
     /// Address the node listens on (loopback only).
     #[arg(long, default_value = "127.0.0.1:18080")]
     listen: SocketAddr,
+    /// Enable the node's Kafka source on these brokers.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// Topic of the Kafka source.
+    #[arg(long, default_value = "cdr.raw")]
+    kafka_topic: String,
 }
 
 fn run_tag(tag: Option<String>) -> String {
@@ -198,9 +237,31 @@ fn run(cli: Cli) -> Result<(), LoadError> {
             };
             emit(&cdrs::run(&plan)?, a.json.as_deref())
         }
+        Command::Kafka(a) => {
+            let node_binary = match a.node_binary {
+                Some(p) => p,
+                None => std::env::current_exe()
+                    .map_err(|e| LoadError::Usage(e.to_string()))?
+                    .with_file_name("tollgate"),
+            };
+            let plan = tollgate_loadtest::kafka::KafkaPlan {
+                brokers: a.brokers,
+                topic: a.topic,
+                records: a.records,
+                subscribers: a.who.ids(Mode::Postpaid, POSTPAID_PREFIX)?,
+                node_binary,
+                node_config: a.config,
+                target: Target::parse(&a.url)?,
+                run_tag: run_tag(a.run_tag),
+            };
+            emit(&tollgate_loadtest::kafka::run(&plan)?, a.json.as_deref())
+        }
         Command::Fsync(a) => emit(&fsync::run(&a.dir, a.samples)?, a.json.as_deref()),
         Command::Prepare(a) => {
             let prepared = prepare::run(&a.out, a.subscribers, a.listen)?;
+            if let Some(brokers) = &a.kafka_brokers {
+                prepare::append_kafka(&prepared.config, brokers, &a.kafka_topic)?;
+            }
             println!(
                 "wrote {} and {}\nstart the node with: tollgate run --config {}",
                 prepared.config.display(),

@@ -271,7 +271,8 @@ fn suspense_recycle_after_a_backdated_fix_and_exact_counters() {
 fn mediation_filters_drop_with_a_reason_and_the_content_key_catches_resent_records() {
     let node = NodeFiles::new(SUBSCRIBERS);
     node.append_config(
-        "[mediation]\nduplicate_key = \"content\"\n\
+        // Continues the [mediation] table NodeFiles writes last.
+        "duplicate_key = \"content\"\n\
          [[mediation.filters]]\nname = \"test-calls\"\nfield = \"callee\"\nprefix = \"49999\"\n\
          reason = \"filter.test_call\"\n",
     );

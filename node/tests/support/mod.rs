@@ -50,7 +50,11 @@ impl NodeFiles {
             "[node]\ndata_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\
              [catalogue]\npath = {cat:?}\n[subscribers]\nbootstrap_path = {subs:?}\n\
              [storage.embedded]\npath = {db:?}\n[actors]\narbiters = 2\n\
-             [auth]\nbootstrap_token_sha256 = {hash:?}\n",
+             [auth]\nbootstrap_token_sha256 = {hash:?}\n\
+             [ledger]\ndedupe_horizon_days = 3650\n\
+             # Tests rate records of fixed dates; [mediation] comes last so that a test can\n\
+             # append keys of it (or new tables).\n\
+             [mediation]\npast_days = 3650\n",
             data = dir.path().join("data").display().to_string(),
             cat = examples().join("catalogue.toml").display().to_string(),
             subs = subscribers.display().to_string(),
