@@ -99,6 +99,21 @@ pub fn run(out: &Path, count: u64, listen: SocketAddr) -> Result<Prepared, LoadE
     })
 }
 
+/// Appends a `[kafka]` section enabling the Kafka source on `brokers` and `topic`.
+pub fn append_kafka(config: &Path, brokers: &str, topic: &str) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: config.to_path_buf(),
+        source,
+    };
+    let mut text = std::fs::read_to_string(config).map_err(io)?;
+    text.push_str(&format!(
+        "\n[kafka]\nenabled = true\nbrokers = {}\ntopic = {}\n",
+        quoted(brokers),
+        quoted(topic)
+    ));
+    std::fs::write(config, text).map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,19 +140,4 @@ mod tests {
         assert!(dir.path().join("prefixes.csv").is_file());
         assert!(run(dir.path(), 3, "10.0.0.1:80".parse().unwrap()).is_err());
     }
-}
-
-/// Appends a `[kafka]` section enabling the Kafka source on `brokers` and `topic`.
-pub fn append_kafka(config: &Path, brokers: &str, topic: &str) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io {
-        path: config.to_path_buf(),
-        source,
-    };
-    let mut text = std::fs::read_to_string(config).map_err(io)?;
-    text.push_str(&format!(
-        "\n[kafka]\nenabled = true\nbrokers = {}\ntopic = {}\n",
-        quoted(brokers),
-        quoted(topic)
-    ));
-    std::fs::write(config, text).map_err(io)
 }
