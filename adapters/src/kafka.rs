@@ -176,7 +176,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(|e| format!("kafka consumer: {e}"))?;
         let mut tpl = TopicPartitionList::new();
