@@ -158,4 +158,14 @@ pub mod limits {
     pub const FILTER_VALUE_LEN: RangeInclusive<usize> = 1..=256;
     /// `mediation.filters[].reason` length in bytes.
     pub const FILTER_REASON_LEN: RangeInclusive<usize> = 1..=64;
+    /// Number of `[[mediation.enrich]]`.
+    pub const MEDIATION_ENRICH_LEN: RangeInclusive<usize> = 0..=256;
+    /// `mediation.enrich[].name` length in bytes.
+    pub const ENRICH_NAME_LEN: RangeInclusive<usize> = 1..=64;
+    /// `mediation.enrich[].prefix` and `mediation.enrich[].equals` length in bytes.
+    pub const ENRICH_MATCH_LEN: RangeInclusive<usize> = 1..=256;
+    /// `mediation.enrich[].attribute` length (`a-z 0-9 _`).
+    pub const ENRICH_ATTRIBUTE_LEN: RangeInclusive<usize> = 1..=64;
+    /// `mediation.enrich[].value` length in bytes.
+    pub const ENRICH_VALUE_LEN: RangeInclusive<usize> = 1..=256;
 }

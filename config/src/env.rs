@@ -56,17 +56,20 @@ pub const KEYS: &[&str] = &[
     "kafka.group_id",
     "kafka.batch_len_max",
     "kafka.batch_wait_ms",
+    "kafka.mapping_path",
     "files.enabled",
     "files.dir",
     "files.poll_interval_ms",
     "files.batch_len_max",
+    "files.mapping_path",
     "mediation.past_days",
     "mediation.future_hours",
     "mediation.duplicate_key",
+    "mediation.mapping_path",
 ];
 
 /// Keys set in the file only, with no environment variable: lists of tables.
-pub const FILE_ONLY_KEYS: &[&str] = &["mediation.filters"];
+pub const FILE_ONLY_KEYS: &[&str] = &["mediation.filters", "mediation.enrich"];
 
 /// Prefix of every override variable.
 pub const ENV_PREFIX: &str = "TOLLGATE_";

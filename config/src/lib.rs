@@ -149,17 +149,21 @@ impl Default for NodeConfig {
                 group_id: defaults::KAFKA_GROUP_ID.to_string(),
                 batch_len_max: defaults::KAFKA_BATCH_LEN_MAX as usize,
                 batch_wait_ms: defaults::KAFKA_BATCH_WAIT_MS,
+                mapping_path: None,
             },
             files: FilesConfig {
                 enabled: defaults::FILES_ENABLED,
                 dir: data_dir.join(defaults::FILES_DIR_NAME),
                 poll_interval_ms: defaults::FILES_POLL_INTERVAL_MS,
                 batch_len_max: defaults::FILES_BATCH_LEN_MAX as usize,
+                mapping_path: None,
             },
             mediation: MediationConfig {
                 past_days: defaults::MEDIATION_PAST_DAYS as u32,
                 future_hours: defaults::MEDIATION_FUTURE_HOURS as u32,
+                mapping_path: None,
                 filters: Vec::new(),
+                enrich: Vec::new(),
                 duplicate_key: DuplicateKey::RecordId,
             },
         }
@@ -341,17 +345,20 @@ impl NodeConfig {
                 group_id: Some(self.kafka.group_id.clone()),
                 batch_len_max: Some(self.kafka.batch_len_max as u64),
                 batch_wait_ms: Some(self.kafka.batch_wait_ms),
+                mapping_path: self.kafka.mapping_path.as_deref().map(path),
             }),
             files: Some(RawFiles {
                 enabled: Some(self.files.enabled),
                 dir: Some(path(&self.files.dir)),
                 poll_interval_ms: Some(self.files.poll_interval_ms),
                 batch_len_max: Some(self.files.batch_len_max as u64),
+                mapping_path: self.files.mapping_path.as_deref().map(path),
             }),
             mediation: Some(RawMediation {
                 past_days: Some(u64::from(self.mediation.past_days)),
                 future_hours: Some(u64::from(self.mediation.future_hours)),
                 duplicate_key: Some(self.mediation.duplicate_key),
+                mapping_path: self.mediation.mapping_path.as_deref().map(path),
                 filters: Some(
                     self.mediation
                         .filters
@@ -362,6 +369,20 @@ impl NodeConfig {
                             prefix: f.prefix.clone(),
                             equals: f.equals.clone(),
                             reason: Some(f.reason.clone()),
+                        })
+                        .collect(),
+                ),
+                enrich: Some(
+                    self.mediation
+                        .enrich
+                        .iter()
+                        .map(|e| RawEnrich {
+                            name: Some(e.name.clone()),
+                            field: Some(e.field.clone()),
+                            prefix: e.prefix.clone(),
+                            equals: e.equals.clone(),
+                            attribute: Some(e.attribute.clone()),
+                            value: Some(e.value.clone()),
                         })
                         .collect(),
                 ),

@@ -267,6 +267,8 @@ pub struct RawKafka {
     pub batch_len_max: Option<u64>,
     /// Longest wait for a batch to fill.
     pub batch_wait_ms: Option<u64>,
+    /// CDR field-mapping file of Kafka records (instead of `mediation.mapping_path`).
+    pub mapping_path: Option<String>,
 }
 
 /// `[files]`: the file-drop source.
@@ -281,6 +283,8 @@ pub struct RawFiles {
     pub poll_interval_ms: Option<u64>,
     /// Most records in one batch.
     pub batch_len_max: Option<u64>,
+    /// CDR field-mapping file of dropped files (instead of `mediation.mapping_path`).
+    pub mapping_path: Option<String>,
 }
 
 /// `[mediation]`: rules applied to every source.
@@ -293,8 +297,12 @@ pub struct RawMediation {
     pub future_hours: Option<u64>,
     /// What makes two records the same record.
     pub duplicate_key: Option<DuplicateKey>,
+    /// CDR field-mapping file of every source.
+    pub mapping_path: Option<String>,
     /// `[[mediation.filters]]`.
     pub filters: Option<Vec<RawFilter>>,
+    /// `[[mediation.enrich]]`.
+    pub enrich: Option<Vec<RawEnrich>>,
 }
 
 /// `[[mediation.filters]]`: a record dropped on purpose.
@@ -311,6 +319,24 @@ pub struct RawFilter {
     pub equals: Option<String>,
     /// Reason code recorded with the dropped record.
     pub reason: Option<String>,
+}
+
+/// `[[mediation.enrich]]`: an attribute set on matching records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnrich {
+    /// Name of the rule.
+    pub name: Option<String>,
+    /// Field of the record compared.
+    pub field: Option<String>,
+    /// Match records whose field starts with this.
+    pub prefix: Option<String>,
+    /// Match records whose field is exactly this.
+    pub equals: Option<String>,
+    /// Attribute set on matching records.
+    pub attribute: Option<String>,
+    /// Value of the attribute.
+    pub value: Option<String>,
 }
 
 /// An exact money amount written as a string (`"12.50"`) or an integer (`12`); floats are refused.

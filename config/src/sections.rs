@@ -421,6 +421,10 @@ pub struct KafkaConfig {
     pub batch_len_max: usize,
     /// Longest wait for a batch to fill, 0 (take what is there) to 10000.
     pub batch_wait_ms: u64,
+    /// CDR field-mapping file of this source (the format of `examples/mapping.toml`, see
+    /// `docs/cdr-format.md`), if any; it takes the place of [`MediationConfig::mapping_path`]
+    /// for Kafka records. Checked by the node on start, not here.
+    pub mapping_path: Option<PathBuf>,
 }
 
 impl KafkaConfig {
@@ -446,6 +450,10 @@ pub struct FilesConfig {
     pub poll_interval_ms: u64,
     /// Most records handed on in one batch, 1 to 100000.
     pub batch_len_max: usize,
+    /// CDR field-mapping file of this source, if any; it takes the place of
+    /// [`MediationConfig::mapping_path`] for dropped files. Checked by the node on start, not
+    /// here.
+    pub mapping_path: Option<PathBuf>,
 }
 
 impl FilesConfig {
@@ -464,8 +472,17 @@ pub struct MediationConfig {
     /// Records that start later than now + this land in suspense (`cdr.time_in_future`),
     /// 0 to 720 hours.
     pub future_hours: u32,
+    /// CDR field-mapping file (the format of `examples/mapping.toml`, see
+    /// `docs/cdr-format.md`: field names, time format, number rewrites) of every source: HTTP,
+    /// and Kafka and files unless [`KafkaConfig::mapping_path`] / [`FilesConfig::mapping_path`]
+    /// is set. `None`: canonical field names, RFC 3339 times, no number rewrites. Checked by
+    /// the node on start, not here.
+    pub mapping_path: Option<PathBuf>,
     /// Records dropped on purpose, at most 256, names unique.
     pub filters: Vec<FilterRule>,
+    /// Attributes set on matching records after decoding, before filters and rating; at most
+    /// 256, names unique. Rules apply in order, and the first match per attribute wins.
+    pub enrich: Vec<EnrichRule>,
     /// What makes two records the same record.
     pub duplicate_key: DuplicateKey,
 }
@@ -500,8 +517,60 @@ pub struct FilterRule {
 }
 
 impl FilterRule {
-    /// Fields a filter can compare, as written in `field`.
-    pub const FIELDS: [&'static str; 5] = ["subscriber", "callee", "service", "direction", "id"];
+    /// Fields a filter can compare, as written in `field` (`caller` and `callee` as normalised
+    /// E.164 digits without `+`).
+    pub const FIELDS: [&'static str; 7] = [
+        "subscriber",
+        "callee",
+        "service",
+        "direction",
+        "id",
+        "caller",
+        "trunk",
+    ];
+
+    /// Whether `value` (the text of the record's `field`) matches the rule.
+    pub fn matches(&self, value: &str) -> bool {
+        match (&self.prefix, &self.equals) {
+            (Some(prefix), _) => value.starts_with(prefix.as_str()),
+            (None, Some(equals)) => value == equals,
+            (None, None) => false,
+        }
+    }
+}
+
+/// Sets an attribute on matching records before rating (e.g. trunk -> partner), read by
+/// catalogue conditions as `cdr.<attribute>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrichRule {
+    /// Name of the rule: 1 to 64 bytes, no control characters, unique among the enrichment
+    /// rules.
+    pub name: String,
+    /// Field of the record compared: one of [`EnrichRule::FIELDS`].
+    pub field: String,
+    /// Match records whose field starts with this (exactly one of `prefix` and `equals` is
+    /// set; 1 to 256 bytes, no control characters).
+    pub prefix: Option<String>,
+    /// Match records whose field is exactly this.
+    pub equals: Option<String>,
+    /// Attribute set on matching records: 1 to 64 of `a-z 0-9 _`.
+    pub attribute: String,
+    /// Value of the attribute: 1 to 256 bytes, no control characters.
+    pub value: String,
+}
+
+impl EnrichRule {
+    /// Fields an enrichment rule can compare, as written in `field` (`caller` and `callee` as
+    /// normalised E.164 digits without `+`).
+    pub const FIELDS: [&'static str; 7] = [
+        "subscriber",
+        "callee",
+        "caller",
+        "service",
+        "direction",
+        "id",
+        "trunk",
+    ];
 
     /// Whether `value` (the text of the record's `field`) matches the rule.
     pub fn matches(&self, value: &str) -> bool {

@@ -902,6 +902,7 @@ fn sources_and_mediation_defaults() {
             group_id: "tollgate".to_string(),
             batch_len_max: 5000,
             batch_wait_ms: 20,
+            mapping_path: None,
         }
     );
     assert_eq!(config.kafka.batch_wait().as_millis(), 20);
@@ -916,6 +917,7 @@ fn sources_and_mediation_defaults() {
             dir: PathBuf::from("./tollgate-data/drop"),
             poll_interval_ms: 1000,
             batch_len_max: 5000,
+            mapping_path: None,
         }
     );
     assert_eq!(config.files.poll_interval().as_millis(), 1000);
@@ -924,7 +926,9 @@ fn sources_and_mediation_defaults() {
         MediationConfig {
             past_days: 60,
             future_hours: 24,
+            mapping_path: None,
             filters: Vec::new(),
+            enrich: Vec::new(),
             duplicate_key: DuplicateKey::RecordId,
         }
     );
@@ -933,7 +937,7 @@ fn sources_and_mediation_defaults() {
     assert_eq!(DuplicateKey::default(), DuplicateKey::RecordId);
     // Empty tables are the defaults too, and the drop directory follows node.data_dir.
     assert_eq!(
-        parse("[kafka]\n[files]\n[mediation]\nfilters = []\n").unwrap(),
+        parse("[kafka]\n[files]\n[mediation]\nfilters = []\nenrich = []\n").unwrap(),
         NodeConfig::default()
     );
     let config = parse("[node]\ndata_dir = \"/srv/tg\"\n").unwrap();
@@ -964,15 +968,18 @@ fn a_full_sources_and_mediation_config_round_trips() {
         group_id = "tollgate eu/west"
         batch_len_max = 100000
         batch_wait_ms = 0
+        mapping_path = "/etc/tollgate/kafka-mapping.toml"
         [files]
         enabled = true
         dir = "/var/spool/cdr"
         poll_interval_ms = 10
         batch_len_max = 1
+        mapping_path = "mappings/switch ä.toml"
         [mediation]
         past_days = 3650
         future_hours = 0
         duplicate_key = "content"
+        mapping_path = "examples/mapping.toml"
         [[mediation.filters]]
         name = "test-calls"
         field = "callee"
@@ -983,6 +990,23 @@ fn a_full_sources_and_mediation_config_round_trips() {
         field = "subscriber"
         equals = "probe-1"
         reason = "filter.probe_2"
+        [[mediation.filters]]
+        name = "trunk-test"
+        field = "trunk"
+        equals = "test-trunk"
+        reason = "filter.trunk"
+        [[mediation.enrich]]
+        name = "carrier-b partner"
+        field = "trunk"
+        prefix = "carrier-b"
+        attribute = "partner"
+        value = "Carrier B GmbH"
+        [[mediation.enrich]]
+        name = "moscow"
+        field = "caller"
+        equals = "74951234567"
+        attribute = "region_2"
+        value = "msk"
     "#;
     let config = parse(text).unwrap();
     assert_eq!(
@@ -994,6 +1018,7 @@ fn a_full_sources_and_mediation_config_round_trips() {
             group_id: "tollgate eu/west".to_string(),
             batch_len_max: 100_000,
             batch_wait_ms: 0,
+            mapping_path: Some(PathBuf::from("/etc/tollgate/kafka-mapping.toml")),
         }
     );
     assert_eq!(
@@ -1007,6 +1032,7 @@ fn a_full_sources_and_mediation_config_round_trips() {
             dir: PathBuf::from("/var/spool/cdr"),
             poll_interval_ms: 10,
             batch_len_max: 1,
+            mapping_path: Some(PathBuf::from("mappings/switch ä.toml")),
         }
     );
     let test_calls = FilterRule {
@@ -1023,15 +1049,44 @@ fn a_full_sources_and_mediation_config_round_trips() {
         equals: Some("probe-1".to_string()),
         reason: "filter.probe_2".to_string(),
     };
+    let trunk_test = FilterRule {
+        name: "trunk-test".to_string(),
+        field: "trunk".to_string(),
+        prefix: None,
+        equals: Some("test-trunk".to_string()),
+        reason: "filter.trunk".to_string(),
+    };
+    let partner = EnrichRule {
+        name: "carrier-b partner".to_string(),
+        field: "trunk".to_string(),
+        prefix: Some("carrier-b".to_string()),
+        equals: None,
+        attribute: "partner".to_string(),
+        value: "Carrier B GmbH".to_string(),
+    };
+    let moscow = EnrichRule {
+        name: "moscow".to_string(),
+        field: "caller".to_string(),
+        prefix: None,
+        equals: Some("74951234567".to_string()),
+        attribute: "region_2".to_string(),
+        value: "msk".to_string(),
+    };
     assert_eq!(
         config.mediation,
         MediationConfig {
             past_days: 3650,
             future_hours: 0,
-            filters: vec![test_calls.clone(), probe.clone()],
+            mapping_path: Some(PathBuf::from("examples/mapping.toml")),
+            filters: vec![test_calls.clone(), probe.clone(), trunk_test],
+            enrich: vec![partner.clone(), moscow.clone()],
             duplicate_key: DuplicateKey::Content,
         }
     );
+    assert!(partner.matches("carrier-b-2"));
+    assert!(!partner.matches("carrier-a"));
+    assert!(moscow.matches("74951234567"));
+    assert!(!moscow.matches("749512345670"));
     assert!(test_calls.matches("+999991234"));
     assert!(!test_calls.matches("+49999912"));
     assert!(probe.matches("probe-1"));
@@ -1039,6 +1094,7 @@ fn a_full_sources_and_mediation_config_round_trips() {
     assert_eq!(DuplicateKey::Content.as_str(), "content");
     let written = config.to_toml_string().unwrap();
     assert!(written.contains("[[mediation.filters]]"), "{written}");
+    assert!(written.contains("[[mediation.enrich]]"), "{written}");
     assert_eq!(parse(&written).unwrap(), config, "{written}");
     assert_eq!(NodeConfig::from_raw(&config.to_raw()).unwrap(), config);
 }
@@ -1135,7 +1191,7 @@ fn every_source_and_mediation_problem_is_listed_with_its_key() {
             "mediation.filters[2].field",
             33,
             "\"colour\" is not a field a filter can compare: one of subscriber, callee, service, \
-             direction, id",
+             direction, id, caller, trunk",
         ),
         (
             "mediation.filters[2].reason",
@@ -1143,6 +1199,131 @@ fn every_source_and_mediation_problem_is_listed_with_its_key() {
             "\"Filter Test\" is not a reason code",
         ),
         ("mediation.filters[2].weight", 36, "unknown field `weight`"),
+    ];
+    for (key, line, message) in expect {
+        let problem = err
+            .find(key)
+            .unwrap_or_else(|| panic!("no problem for {key} in\n{rendered}"));
+        assert!(
+            problem.message.contains(message),
+            "{key}: {problem}\n{rendered}"
+        );
+        assert_eq!(
+            problem.origin,
+            Origin::File {
+                file: None,
+                line: Some(*line)
+            },
+            "{key}: {problem}"
+        );
+    }
+    assert_eq!(err.problems().len(), expect.len(), "{rendered}");
+}
+
+const BROKEN_ENRICH: &str = r#"[kafka]
+mapping_path = ""
+
+[files]
+mapping_path = "a\u0000b"
+
+[mediation]
+mapping_path = 5
+
+[[mediation.enrich]]
+name = "partner"
+field = "trunk"
+prefix = "carrier-b"
+equals = "carrier-b-1"
+attribute = "Partner"
+value = ""
+
+[[mediation.enrich]]
+name = "partner"
+field = "colour"
+attribute = "partner"
+value = "tab	here"
+weight = 1
+
+[[mediation.enrich]]
+field = "caller"
+equals = ""
+attribute = "region"
+"#;
+
+#[test]
+fn every_mapping_path_and_enrich_problem_is_listed_with_its_key() {
+    let err = parse(BROKEN_ENRICH).unwrap_err();
+    let rendered = err.to_string();
+    let expect: &[(&str, usize, &str)] = &[
+        (
+            "kafka.mapping_path",
+            2,
+            "a path must be 1 to 4096 bytes long (got 0)",
+        ),
+        (
+            "files.mapping_path",
+            5,
+            "a path must not contain a NUL character",
+        ),
+        (
+            "mediation.mapping_path",
+            8,
+            "invalid type: integer `5`, expected a string",
+        ),
+        (
+            "mediation.enrich[0].equals",
+            14,
+            "not with prefix: an enrichment rule matches by exactly one of prefix and equals",
+        ),
+        (
+            "mediation.enrich[0].attribute",
+            15,
+            "\"Partner\" is not an attribute name: it may only hold lower-case letters, digits \
+             and '_'",
+        ),
+        (
+            "mediation.enrich[0].value",
+            16,
+            "must be 1 to 256 bytes long (got 0)",
+        ),
+        // Absent: the line of its table.
+        (
+            "mediation.enrich[1].prefix",
+            18,
+            "required unless equals is set: an enrichment rule matches by exactly one of prefix",
+        ),
+        (
+            "mediation.enrich[1].name",
+            19,
+            "\"partner\" is the name of an earlier enrichment rule: names must be unique",
+        ),
+        (
+            "mediation.enrich[1].field",
+            20,
+            "\"colour\" is not a field an enrichment rule can compare: one of subscriber, callee, \
+             caller, service, direction, id, trunk",
+        ),
+        (
+            "mediation.enrich[1].value",
+            22,
+            "must not hold control characters",
+        ),
+        ("mediation.enrich[1].weight", 23, "unknown field `weight`"),
+        (
+            "mediation.enrich[2].name",
+            25,
+            "required in [[mediation.enrich]]: the rule's name, unique among the enrichment rules",
+        ),
+        (
+            "mediation.enrich[2].equals",
+            27,
+            "must be 1 to 256 bytes long (got 0)",
+        ),
+        (
+            "mediation.enrich[2].value",
+            25,
+            "required in [[mediation.enrich]]: the value of the attribute",
+        ),
     ];
     for (key, line, message) in expect {
         let problem = err
@@ -1460,4 +1641,318 @@ fn source_env_overrides() {
         assert!(rendered.contains(line), "missing {line:?} in\n{rendered}");
     }
     assert_eq!(err.problems().len(), 5, "{rendered}");
+}
+
+fn enrich_table(lines: &str) -> String {
+    format!("[[mediation.enrich]]\n{lines}\n")
+}
+
+#[test]
+fn mediation_enrich_rules() {
+    let one = "field = \"trunk\"\nprefix = \"x\"\nattribute = \"partner\"\nvalue = \"p\"";
+    // Neither prefix nor equals; both.
+    let m = only_problem(
+        &enrich_table("name = \"a\"\nfield = \"id\"\nattribute = \"a\"\nvalue = \"v\""),
+        "mediation.enrich[0].prefix",
+    );
+    assert!(m.contains("required unless equals is set"), "{m}");
+    let m = only_problem(
+        &enrich_table(
+            "name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nequals = \"y\"\nattribute = \"a\"\nvalue = \"v\"",
+        ),
+        "mediation.enrich[0].equals",
+    );
+    assert!(m.contains("exactly one of prefix and equals"), "{m}");
+    // Required keys.
+    let err = parse(&enrich_table("equals = \"x\"")).unwrap_err();
+    for key in ["name", "field", "attribute", "value"] {
+        let key = format!("mediation.enrich[0].{key}");
+        let problem = err.find(&key).unwrap_or_else(|| panic!("{key}: {err}"));
+        assert!(
+            problem.message.contains("required in [[mediation.enrich]]"),
+            "{problem}"
+        );
+    }
+    assert_eq!(err.problems().len(), 4, "{err}");
+    // Names: unique among the enrichment rules, but may repeat a filter's name.
+    let err = parse(&format!(
+        "{}{}{}",
+        enrich_table(&format!("name = \"a\"\n{one}")),
+        enrich_table(&format!("name = \"b\"\n{one}")),
+        enrich_table(&format!("name = \"a\"\n{one}")),
+    ))
+    .unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert!(
+        err.find("mediation.enrich[2].name")
+            .unwrap()
+            .message
+            .contains("is the name of an earlier enrichment rule"),
+        "{err}"
+    );
+    let config = parse(&format!(
+        "{}{}",
+        filter_table("name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nreason = \"r\""),
+        enrich_table(&format!("name = \"a\"\n{one}")),
+    ))
+    .unwrap();
+    assert_eq!(config.mediation.filters[0].name, "a");
+    assert_eq!(config.mediation.enrich[0].name, "a");
+    // Lengths, at both ends.
+    for (key, text, says) in [
+        ("name", String::new(), "must be 1 to 64 bytes long (got 0)"),
+        (
+            "name",
+            "n".repeat(65),
+            "must be 1 to 64 bytes long (got 65)",
+        ),
+        ("name", "a\nb".to_string(), "control characters"),
+        (
+            "prefix",
+            String::new(),
+            "must be 1 to 256 bytes long (got 0)",
+        ),
+        ("prefix", "4".repeat(257), "(got 257)"),
+        (
+            "attribute",
+            String::new(),
+            "must be 1 to 64 bytes long (got 0)",
+        ),
+        (
+            "attribute",
+            "a".repeat(65),
+            "must be 1 to 64 bytes long (got 65)",
+        ),
+        (
+            "value",
+            "v".repeat(257),
+            "must be 1 to 256 bytes long (got 257)",
+        ),
+        ("value", "a\u{7f}".to_string(), "control characters"),
+    ] {
+        let mut lines = vec![
+            ("name", "a".to_string()),
+            ("field", "trunk".to_string()),
+            ("prefix", "x".to_string()),
+            ("attribute", "partner".to_string()),
+            ("value", "p".to_string()),
+        ];
+        for line in &mut lines {
+            if line.0 == key {
+                line.1 = text.clone();
+            }
+        }
+        let text: Vec<String> = lines
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", toml::Value::String(v.clone())))
+            .collect();
+        let m = only_problem(
+            &enrich_table(&text.join("\n")),
+            &format!("mediation.enrich[0].{key}"),
+        );
+        assert!(m.contains(says), "{key}: {m}");
+    }
+    let long = parse(&enrich_table(&format!(
+        "name = \"{}\"\nfield = \"trunk\"\nequals = \"{}\"\nattribute = \"{}\"\nvalue = \"{}\"",
+        "n".repeat(64),
+        "e".repeat(256),
+        "a".repeat(64),
+        "ü".repeat(128),
+    )))
+    .unwrap();
+    assert_eq!(long.mediation.enrich[0].value.len(), 256);
+    // Attribute names.
+    for attribute in ["Partner", "partner-id", "cdr.partner", "pärtner", "a b"] {
+        let m = only_problem(
+            &enrich_table(&format!(
+                "name = \"a\"\nfield = \"trunk\"\nprefix = \"x\"\nattribute = \"{attribute}\"\nvalue = \"p\""
+            )),
+            "mediation.enrich[0].attribute",
+        );
+        assert!(m.contains("is not an attribute name"), "{attribute:?}: {m}");
+    }
+    let config = parse(&enrich_table(
+        "name = \"a\"\nfield = \"trunk\"\nprefix = \"x\"\nattribute = \"0_partner_2\"\nvalue = \"p\"",
+    ))
+    .unwrap();
+    assert_eq!(config.mediation.enrich[0].attribute, "0_partner_2");
+    // Fields.
+    let m = only_problem(
+        &enrich_table(&format!("name = \"a\"\n{}", one.replace("trunk", "Trunk"))),
+        "mediation.enrich[0].field",
+    );
+    assert!(
+        m.contains("\"Trunk\" is not a field an enrichment rule can compare"),
+        "{m}"
+    );
+    for field in EnrichRule::FIELDS {
+        let config = parse(&enrich_table(&format!(
+            "name = \"a\"\nfield = \"{field}\"\nequals = \"x\"\nattribute = \"a\"\nvalue = \"v\""
+        )))
+        .unwrap();
+        assert_eq!(config.mediation.enrich[0].field, field);
+    }
+    // Wrongly typed keys are one problem each, not also "required".
+    let m = only_problem(
+        &enrich_table("name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nattribute = 1\nvalue = \"v\""),
+        "mediation.enrich[0].attribute",
+    );
+    assert!(m.contains("invalid type: integer `1`"), "{m}");
+    let m = only_problem(
+        &enrich_table(
+            "name = \"a\"\nfield = \"id\"\nprefix = \"x\"\nattribute = \"a\"\nvalue = true",
+        ),
+        "mediation.enrich[0].value",
+    );
+    assert!(m.contains("invalid type: boolean `true`"), "{m}");
+    // The list itself.
+    let m = only_problem("[mediation.enrich]\nname = \"a\"\n", "mediation.enrich");
+    assert!(
+        m.contains("is a list of tables: write [[mediation.enrich]] (not [mediation.enrich])"),
+        "{m}"
+    );
+    let many: String = (0..257)
+        .map(|i| enrich_table(&format!("name = \"e{i}\"\n{one}")))
+        .collect();
+    let m = only_problem(&many, "mediation.enrich");
+    assert!(m.contains("at most 256 enrichment rules (got 257)"), "{m}");
+    let most: String = (0..256)
+        .map(|i| enrich_table(&format!("name = \"e{i}\"\n{one}")))
+        .collect();
+    assert_eq!(parse(&most).unwrap().mediation.enrich.len(), 256);
+    // A problem in a later rule names it as written when an earlier element was left out.
+    let err = parse(
+        "[mediation]\nenrich = [\n  \"x\",\n  { name = \"a\", field = \"id\", prefix = \"x\", value = \"v\" },\n]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 3: mediation.enrich[0]: invalid type: string \"x\", expected struct RawEnrich\n\
+         line 4: mediation.enrich[1].attribute: required in [[mediation.enrich]]: the attribute \
+         set on matching records, e.g. \"partner\""
+    );
+}
+
+#[test]
+fn enrich_and_filter_matching() {
+    let rule = |prefix: Option<&str>, equals: Option<&str>| EnrichRule {
+        name: "r".to_string(),
+        field: "callee".to_string(),
+        prefix: prefix.map(str::to_string),
+        equals: equals.map(str::to_string),
+        attribute: "a".to_string(),
+        value: "v".to_string(),
+    };
+    assert!(rule(Some("49"), None).matches("4930"));
+    assert!(rule(Some("49"), None).matches("49"));
+    assert!(!rule(Some("49"), None).matches("4"));
+    assert!(rule(None, Some("49")).matches("49"));
+    assert!(!rule(None, Some("49")).matches("4930"));
+    assert!(!rule(None, None).matches(""));
+    assert_eq!(
+        EnrichRule::FIELDS,
+        [
+            "subscriber",
+            "callee",
+            "caller",
+            "service",
+            "direction",
+            "id",
+            "trunk"
+        ]
+    );
+    // The filter fields keep their order; caller and trunk come last.
+    assert_eq!(
+        FilterRule::FIELDS,
+        [
+            "subscriber",
+            "callee",
+            "service",
+            "direction",
+            "id",
+            "caller",
+            "trunk"
+        ]
+    );
+}
+
+#[test]
+fn mapping_paths_are_taken_as_written() {
+    let config = parse(
+        "[node]\ndata_dir = \"/srv/tg\"\n[mediation]\nmapping_path = \"mapping.toml\"\n\
+         [files]\nmapping_path = \"../files.toml\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.mediation.mapping_path,
+        Some(PathBuf::from("mapping.toml"))
+    );
+    assert_eq!(
+        config.files.mapping_path,
+        Some(PathBuf::from("../files.toml"))
+    );
+    assert_eq!(config.kafka.mapping_path, None);
+    let m = only_problem(
+        &format!("[mediation]\nmapping_path = \"{}\"\n", "m".repeat(4097)),
+        "mediation.mapping_path",
+    );
+    assert!(
+        m.contains("a path must be 1 to 4096 bytes long (got 4097)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn mapping_path_env_overrides() {
+    let config = with_env(
+        "[kafka]\nmapping_path = \"old.toml\"\n[mediation]\nmapping_path = \"all.toml\"\n",
+        &[
+            (
+                "TOLLGATE_KAFKA__MAPPING_PATH",
+                "/etc/tollgate/kafka mapping.toml",
+            ),
+            ("TOLLGATE_FILES__MAPPING_PATH", "files.toml"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        config.kafka.mapping_path,
+        Some(PathBuf::from("/etc/tollgate/kafka mapping.toml"))
+    );
+    assert_eq!(config.files.mapping_path, Some(PathBuf::from("files.toml")));
+    assert_eq!(
+        config.mediation.mapping_path,
+        Some(PathBuf::from("all.toml"))
+    );
+    let config = with_env(
+        "",
+        &[("TOLLGATE_MEDIATION__MAPPING_PATH", "examples/mapping.toml")],
+    )
+    .unwrap();
+    assert_eq!(
+        config.mediation.mapping_path,
+        Some(PathBuf::from("examples/mapping.toml"))
+    );
+
+    let err = with_env(
+        "",
+        &[
+            ("TOLLGATE_KAFKA__MAPPING_PATH", ""),
+            ("TOLLGATE_MEDIATION__ENRICH", "[]"),
+            ("TOLLGATE_FILES__MAPPINGPATH", "x"),
+        ],
+    )
+    .unwrap_err();
+    let rendered = err.to_string();
+    for line in [
+        "env TOLLGATE_KAFKA__MAPPING_PATH: kafka.mapping_path: a path must be 1 to 4096 bytes \
+         long (got 0)",
+        "env TOLLGATE_MEDIATION__ENRICH: mediation.enrich: no configuration key has this \
+         variable; mediation.enrich is a list of tables, set in the file only",
+        "env TOLLGATE_FILES__MAPPINGPATH: files.mappingpath: no configuration key has this \
+         variable; did you mean TOLLGATE_FILES__MAPPING_PATH",
+    ] {
+        assert!(rendered.contains(line), "missing {line:?} in\n{rendered}");
+    }
+    assert_eq!(err.problems().len(), 3, "{rendered}");
 }

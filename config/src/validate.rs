@@ -790,6 +790,7 @@ fn kafka(c: &mut Checker, raw: RawKafka) -> KafkaConfig {
             defaults::KAFKA_BATCH_WAIT_MS,
             limits::KAFKA_BATCH_WAIT_MS,
         ),
+        mapping_path: c.optional_path("kafka.mapping_path", raw.mapping_path.as_ref()),
     }
 }
 
@@ -881,6 +882,7 @@ fn files(c: &mut Checker, raw: RawFiles, data_dir: &std::path::Path) -> FilesCon
             limits::FILES_POLL_INTERVAL_MS,
         ),
         batch_len_max: usize::try_from(batch_len_max).unwrap_or(usize::MAX),
+        mapping_path: c.optional_path("files.mapping_path", raw.mapping_path.as_ref()),
     }
 }
 
@@ -897,95 +899,197 @@ fn mediation(c: &mut Checker, raw: RawMediation) -> MediationConfig {
         defaults::MEDIATION_FUTURE_HOURS,
         limits::MEDIATION_FUTURE_HOURS,
     );
+    let mapping_path = c.optional_path("mediation.mapping_path", raw.mapping_path.as_ref());
     let written = raw.filters.unwrap_or_default();
-    if written.len() > *limits::MEDIATION_FILTERS_LEN.end() {
-        c.problem(
-            "mediation.filters",
-            format!(
-                "at most {} filters (got {})",
-                limits::MEDIATION_FILTERS_LEN.end(),
-                written.len()
-            ),
-        );
-    }
+    rule_count(c, &FILTERS, written.len());
     let mut names = HashSet::new();
     let filters = written
         .into_iter()
         .enumerate()
-        .map(|(i, f)| filter(c, &format!("mediation.filters[{i}]"), f, &mut names))
+        .map(|(i, f)| filter(c, &format!("{}[{i}]", FILTERS.list), f, &mut names))
+        .collect();
+    let written = raw.enrich.unwrap_or_default();
+    rule_count(c, &ENRICH, written.len());
+    let mut names = HashSet::new();
+    let enrich = written
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| enrich_rule(c, &format!("{}[{i}]", ENRICH.list), e, &mut names))
         .collect();
     MediationConfig {
         past_days: u32::try_from(past_days).unwrap_or(u32::MAX),
         future_hours: u32::try_from(future_hours).unwrap_or(u32::MAX),
+        mapping_path,
         filters,
+        enrich,
         duplicate_key: raw.duplicate_key.unwrap_or_default(),
     }
+}
+
+/// A kind of mediation rule (a list of tables of `[mediation]`), as problems name it.
+struct RuleKind {
+    /// Key path of the list: `mediation.filters`.
+    list: &'static str,
+    /// One rule: `filter`.
+    noun: &'static str,
+    /// One rule, with its article: `a filter`.
+    a_noun: &'static str,
+    /// Several rules: `filters`.
+    plural: &'static str,
+    /// Most rules in the list.
+    len: RangeInclusive<usize>,
+    /// Fields a rule can compare.
+    fields: &'static [&'static str],
+    /// Length of `name`.
+    name_len: RangeInclusive<usize>,
+    /// Length of `prefix` and `equals`.
+    match_len: RangeInclusive<usize>,
+}
+
+const FILTERS: RuleKind = RuleKind {
+    list: "mediation.filters",
+    noun: "filter",
+    a_noun: "a filter",
+    plural: "filters",
+    len: limits::MEDIATION_FILTERS_LEN,
+    fields: &FilterRule::FIELDS,
+    name_len: limits::FILTER_NAME_LEN,
+    match_len: limits::FILTER_VALUE_LEN,
+};
+
+const ENRICH: RuleKind = RuleKind {
+    list: "mediation.enrich",
+    noun: "enrichment rule",
+    a_noun: "an enrichment rule",
+    plural: "enrichment rules",
+    len: limits::MEDIATION_ENRICH_LEN,
+    fields: &EnrichRule::FIELDS,
+    name_len: limits::ENRICH_NAME_LEN,
+    match_len: limits::ENRICH_MATCH_LEN,
+};
+
+/// Checks the number of rules of a list.
+fn rule_count(c: &mut Checker, kind: &RuleKind, len: usize) {
+    if len > *kind.len.end() {
+        c.problem(
+            kind.list,
+            format!("at most {} {} (got {len})", kind.len.end(), kind.plural),
+        );
+    }
+}
+
+/// An absent required key `key` of a rule of `kind`. When it was written but wrong, it was
+/// reported and left out already, and this follows from it.
+fn required(c: &mut Checker, kind: &RuleKind, key: &str, what: &str) {
+    c.cross_problem(key, key, format!("required in [[{}]]: {what}", kind.list));
+}
+
+/// The keys every rule has, as written.
+struct Match {
+    name: Option<String>,
+    field: Option<String>,
+    prefix: Option<String>,
+    equals: Option<String>,
+}
+
+/// Checks what every rule of `kind` at `key` has: a unique name, the field compared, and
+/// exactly one of prefix and equals. Gives back the name and the field (empty when absent).
+/// `names` holds the names of the rules before it.
+fn rule_match(
+    c: &mut Checker,
+    kind: &RuleKind,
+    key: &str,
+    raw: &Match,
+    names: &mut HashSet<String>,
+) -> (String, String) {
+    let at = |k: &str| format!("{key}.{k}");
+    let name = match &raw.name {
+        Some(name) => {
+            let before = c.problems.len();
+            claim_text(c, &at("name"), name, kind.name_len.clone());
+            if c.problems.len() == before && !names.insert(name.clone()) {
+                c.problem(
+                    &at("name"),
+                    format!(
+                        "{name:?} is the name of an earlier {}: names must be unique",
+                        kind.noun
+                    ),
+                );
+            }
+            name.clone()
+        }
+        None => {
+            required(
+                c,
+                kind,
+                &at("name"),
+                &format!("the rule's name, unique among the {}", kind.plural),
+            );
+            String::new()
+        }
+    };
+    let fields = kind.fields.join(", ");
+    let field = match &raw.field {
+        Some(field) => {
+            if !kind.fields.contains(&field.as_str()) {
+                c.problem(
+                    &at("field"),
+                    format!(
+                        "{field:?} is not a field {} can compare: one of {fields}",
+                        kind.a_noun
+                    ),
+                );
+            }
+            field.clone()
+        }
+        None => {
+            required(
+                c,
+                kind,
+                &at("field"),
+                &format!("the field compared, one of {fields}"),
+            );
+            String::new()
+        }
+    };
+    for (k, value) in [("prefix", &raw.prefix), ("equals", &raw.equals)] {
+        if let Some(value) = value {
+            claim_text(c, &at(k), value, kind.match_len.clone());
+        }
+    }
+    match (&raw.prefix, &raw.equals) {
+        (Some(_), Some(_)) => c.problem(
+            &at("equals"),
+            format!(
+                "not with prefix: {} matches by exactly one of prefix and equals",
+                kind.a_noun
+            ),
+        ),
+        (None, None) => c.cross_problem_any(
+            &at("prefix"),
+            &[&at("prefix"), &at("equals")],
+            format!(
+                "required unless equals is set: {} matches by exactly one of prefix (the field \
+                 starts with it) and equals (the field is exactly it)",
+                kind.a_noun
+            ),
+        ),
+        _ => {}
+    }
+    (name, field)
 }
 
 /// One `[[mediation.filters]]` table, at `key` (`mediation.filters[2]`). `names` holds the
 /// names of the filters before it.
 fn filter(c: &mut Checker, key: &str, raw: RawFilter, names: &mut HashSet<String>) -> FilterRule {
     let at = |k: &str| format!("{key}.{k}");
-    // An absent required key. When it was written but wrong, it was reported and left out
-    // already, and this follows from it.
-    let required = |c: &mut Checker, k: &str, what: &str| {
-        c.cross_problem(
-            &at(k),
-            &at(k),
-            format!("required in [[mediation.filters]]: {what}"),
-        );
+    let matching = Match {
+        name: raw.name,
+        field: raw.field,
+        prefix: raw.prefix,
+        equals: raw.equals,
     };
-    let name = match raw.name {
-        Some(name) => {
-            let before = c.problems.len();
-            claim_text(c, &at("name"), &name, limits::FILTER_NAME_LEN);
-            if c.problems.len() == before && !names.insert(name.clone()) {
-                c.problem(
-                    &at("name"),
-                    format!("{name:?} is the name of an earlier filter: names must be unique"),
-                );
-            }
-            name
-        }
-        None => {
-            required(c, "name", "the rule's name, unique among the filters");
-            String::new()
-        }
-    };
-    let fields = FilterRule::FIELDS.join(", ");
-    let field = match raw.field {
-        Some(field) => {
-            if !FilterRule::FIELDS.contains(&field.as_str()) {
-                c.problem(
-                    &at("field"),
-                    format!("{field:?} is not a field a filter can compare: one of {fields}"),
-                );
-            }
-            field
-        }
-        None => {
-            required(c, "field", &format!("the field compared, one of {fields}"));
-            String::new()
-        }
-    };
-    for (k, value) in [("prefix", &raw.prefix), ("equals", &raw.equals)] {
-        if let Some(value) = value {
-            claim_text(c, &at(k), value, limits::FILTER_VALUE_LEN);
-        }
-    }
-    match (&raw.prefix, &raw.equals) {
-        (Some(_), Some(_)) => c.problem(
-            &at("equals"),
-            "not with prefix: a filter matches by exactly one of prefix and equals",
-        ),
-        (None, None) => c.cross_problem_any(
-            &at("prefix"),
-            &[&at("prefix"), &at("equals")],
-            "required unless equals is set: a filter matches by exactly one of prefix (the \
-             field starts with it) and equals (the field is exactly it)",
-        ),
-        _ => {}
-    }
+    let (name, field) = rule_match(c, &FILTERS, key, &matching, names);
     let reason = match raw.reason {
         Some(reason) => {
             if !limits::FILTER_REASON_LEN.contains(&reason.len()) {
@@ -1015,7 +1119,8 @@ fn filter(c: &mut Checker, key: &str, raw: RawFilter, names: &mut HashSet<String
         None => {
             required(
                 c,
-                "reason",
+                &FILTERS,
+                &at("reason"),
                 "the reason code recorded with what the rule drops, e.g. \"filter.test_call\"",
             );
             String::new()
@@ -1024,8 +1129,80 @@ fn filter(c: &mut Checker, key: &str, raw: RawFilter, names: &mut HashSet<String
     FilterRule {
         name,
         field,
+        prefix: matching.prefix,
+        equals: matching.equals,
+        reason,
+    }
+}
+
+/// One `[[mediation.enrich]]` table, at `key` (`mediation.enrich[2]`). `names` holds the
+/// names of the enrichment rules before it.
+fn enrich_rule(
+    c: &mut Checker,
+    key: &str,
+    raw: RawEnrich,
+    names: &mut HashSet<String>,
+) -> EnrichRule {
+    let at = |k: &str| format!("{key}.{k}");
+    let matching = Match {
+        name: raw.name,
+        field: raw.field,
         prefix: raw.prefix,
         equals: raw.equals,
-        reason,
+    };
+    let (name, field) = rule_match(c, &ENRICH, key, &matching, names);
+    let attribute = match raw.attribute {
+        Some(attribute) => {
+            if !limits::ENRICH_ATTRIBUTE_LEN.contains(&attribute.len()) {
+                c.problem(
+                    &at("attribute"),
+                    format!(
+                        "must be {} to {} bytes long (got {})",
+                        limits::ENRICH_ATTRIBUTE_LEN.start(),
+                        limits::ENRICH_ATTRIBUTE_LEN.end(),
+                        attribute.len()
+                    ),
+                );
+            } else if !attribute
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                c.problem(
+                    &at("attribute"),
+                    format!(
+                        "{attribute:?} is not an attribute name: it may only hold lower-case \
+                         letters, digits and '_', e.g. \"partner\""
+                    ),
+                );
+            }
+            attribute
+        }
+        None => {
+            required(
+                c,
+                &ENRICH,
+                &at("attribute"),
+                "the attribute set on matching records, e.g. \"partner\"",
+            );
+            String::new()
+        }
+    };
+    let value = match raw.value {
+        Some(value) => {
+            claim_text(c, &at("value"), &value, limits::ENRICH_VALUE_LEN);
+            value
+        }
+        None => {
+            required(c, &ENRICH, &at("value"), "the value of the attribute");
+            String::new()
+        }
+    };
+    EnrichRule {
+        name,
+        field,
+        prefix: matching.prefix,
+        equals: matching.equals,
+        attribute,
+        value,
     }
 }

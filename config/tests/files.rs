@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tollgate_config::raw::RawFilter;
+use tollgate_config::raw::{RawEnrich, RawFilter};
 use tollgate_config::{
     ConfigProblems, EnvVars, FILE_ONLY_KEYS, KEYS, NodeConfig, Origin, env_var_name,
 };
@@ -85,20 +85,36 @@ fn leaf_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
 fn file_only_keys() -> BTreeSet<String> {
     assert_eq!(
         FILE_ONLY_KEYS,
-        ["mediation.filters"],
+        ["mediation.filters", "mediation.enrich"],
         "list the keys of the new list"
     );
-    let every = RawFilter {
-        name: Some(String::new()),
-        field: Some(String::new()),
-        prefix: Some(String::new()),
-        equals: Some(String::new()),
-        reason: Some(String::new()),
+    let text = || Some(String::new());
+    let filter = toml::Table::try_from(RawFilter {
+        name: text(),
+        field: text(),
+        prefix: text(),
+        equals: text(),
+        reason: text(),
+    })
+    .unwrap();
+    let enrich = toml::Table::try_from(RawEnrich {
+        name: text(),
+        field: text(),
+        prefix: text(),
+        equals: text(),
+        attribute: text(),
+        value: text(),
+    })
+    .unwrap();
+    let keys = |list: &str, table: toml::Table| {
+        table
+            .keys()
+            .map(|key| format!("{list}[].{key}"))
+            .collect::<Vec<_>>()
     };
-    toml::Table::try_from(every)
-        .unwrap()
-        .keys()
-        .map(|key| format!("mediation.filters[].{key}"))
+    keys("mediation.filters", filter)
+        .into_iter()
+        .chain(keys("mediation.enrich", enrich))
         .collect()
 }
 
@@ -135,10 +151,21 @@ fn the_example_file_lists_every_key() {
     let mut known: BTreeSet<String> = KEYS.iter().map(|k| k.to_string()).collect();
     known.extend(file_only_keys());
     assert_eq!(written, known);
-    // Its filters are valid: one by prefix, one by equals.
+    // Its filters and enrichment rules are valid: one by prefix, one by equals.
     let filters = &hmac.mediation.filters;
     assert_eq!(filters.len(), 2);
     assert!(filters[0].prefix.is_some() && filters[1].equals.is_some());
+    let enrich = &hmac.mediation.enrich;
+    assert_eq!(enrich.len(), 2);
+    assert!(enrich[0].prefix.is_some() && enrich[1].equals.is_some());
+    // And its mapping paths.
+    for path in [
+        &hmac.mediation.mapping_path,
+        &hmac.kafka.mapping_path,
+        &hmac.files.mapping_path,
+    ] {
+        assert!(path.is_some());
+    }
 }
 
 #[test]
@@ -154,13 +181,17 @@ fn the_reference_documents_every_key_and_variable() {
             .unwrap_or_else(|| panic!("no table row for {key} with {}", env_var_name(key)));
         assert!(row.matches('|').count() >= 6, "{row}");
     }
-    // Keys of lists of tables have no variable.
+    // Keys of lists of tables have no variable; each is in the table under the list's heading.
     for key in file_only_keys() {
-        let name = key.rsplit('.').next().unwrap();
+        let (list, name) = key.split_once("[].").unwrap();
+        let heading = format!("#### `[[{list}]]`");
         let row = docs
             .lines()
+            .skip_while(|line| *line != heading)
+            .skip(1)
+            .take_while(|line| !line.starts_with("##"))
             .find(|line| line.starts_with(&format!("| `{name}`")) && line.contains("file only"))
-            .unwrap_or_else(|| panic!("no table row for {key} (file only)"));
+            .unwrap_or_else(|| panic!("no table row for {key} (file only) under {heading}"));
         assert!(row.matches('|').count() >= 6, "{row}");
     }
 }

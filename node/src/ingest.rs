@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use smol_str::SmolStr;
 use tollgate_actors::{ActorError, BatchTx, CdrOutcome, RateCdrsIn, Router};
-use tollgate_config::{DuplicateKey, FilterRule, MediationConfig};
+use tollgate_config::{DuplicateKey, EnrichRule, FilterRule, MediationConfig};
 use tollgate_domain::admin::AuditRecord;
 use tollgate_domain::cdr::{Cdr, CdrMapping, CsvDecoder, JsonDecoder};
 use tollgate_domain::ids::CdrId;
@@ -115,6 +115,20 @@ impl Default for TimeWindow {
     }
 }
 
+/// The text of a record field that rules compare (`None` when the record has no such value).
+fn field_value(cdr: &Cdr, field: &str) -> Option<String> {
+    match field {
+        "subscriber" => Some(cdr.subscriber.as_str().to_string()),
+        "callee" => cdr.callee.as_ref().map(|n| n.as_str().to_string()),
+        "caller" => cdr.caller.as_ref().map(|n| n.as_str().to_string()),
+        "service" => Some(cdr.service.to_string()),
+        "direction" => Some(cdr.direction.as_str().to_string()),
+        "id" => Some(cdr.id.as_str().to_string()),
+        "trunk" => cdr.trunk.as_ref().map(|t| t.to_string()),
+        _ => None,
+    }
+}
+
 /// Mediation rules applied to every record of every source (see `[mediation]` in
 /// docs/configuration.md).
 #[derive(Debug, Clone, Default)]
@@ -125,6 +139,8 @@ pub struct Rules {
     pub filters: Vec<FilterRule>,
     /// What makes two records the same.
     pub duplicate_key: DuplicateKey,
+    /// Attributes set on matching records before filters and rating.
+    pub enrich: Vec<EnrichRule>,
 }
 
 impl Rules {
@@ -137,22 +153,30 @@ impl Rules {
             },
             filters: c.filters.clone(),
             duplicate_key: c.duplicate_key,
+            enrich: c.enrich.clone(),
         }
+    }
+
+    /// Sets the attributes of the enrichment rules that match `cdr`: rules in order, the first
+    /// match per attribute wins; an attribute the record already carries is kept.
+    fn enrich(&self, mut cdr: Cdr) -> Cdr {
+        for rule in &self.enrich {
+            if cdr.attributes.get(&rule.attribute).is_some() {
+                continue;
+            }
+            if field_value(&cdr, &rule.field).is_some_and(|v| rule.matches(&v)) {
+                cdr.attributes
+                    .set(rule.attribute.as_str(), rule.value.as_str());
+            }
+        }
+        cdr
     }
 
     /// The first filter that drops `cdr`.
     fn filter(&self, cdr: &Cdr) -> Option<&FilterRule> {
-        self.filters.iter().find(|f| {
-            let value: Option<String> = match f.field.as_str() {
-                "subscriber" => Some(cdr.subscriber.as_str().to_string()),
-                "callee" => cdr.callee.as_ref().map(|n| n.as_str().to_string()),
-                "service" => Some(cdr.service.to_string()),
-                "direction" => Some(cdr.direction.as_str().to_string()),
-                "id" => Some(cdr.id.as_str().to_string()),
-                _ => None,
-            };
-            value.is_some_and(|v| f.matches(&v))
-        })
+        self.filters
+            .iter()
+            .find(|f| field_value(cdr, &f.field).is_some_and(|v| f.matches(&v)))
     }
 
     /// Applies the duplicate key: with `content`, the record's id becomes a digest of its
@@ -178,6 +202,7 @@ pub struct Ingestor {
     router: Arc<Router>,
     store: Arc<dyn IngestStore>,
     mapping: CdrMapping,
+    mappings: HashMap<SmolStr, CdrMapping>,
     rules: Rules,
     stats: Mutex<HashMap<SmolStr, SourceStats>>,
     prepare: tokio::sync::Mutex<()>,
@@ -211,6 +236,7 @@ impl Ingestor {
             router,
             store,
             mapping,
+            mappings: HashMap::new(),
             rules,
             stats: Mutex::new(stats),
             prepare: tokio::sync::Mutex::new(()),
@@ -274,8 +300,24 @@ impl Ingestor {
         all
     }
 
+    /// Uses `mapping` (field names, number rewrites) for the records of `source` instead of the
+    /// node's default mapping.
+    pub fn set_source_mapping(&mut self, source: &str, mapping: CdrMapping) {
+        self.mappings.insert(SmolStr::new(source), mapping);
+    }
+
+    /// The mapping records of `source` are decoded with.
+    pub fn source_mapping(&self, source: &str) -> CdrMapping {
+        self.mapping_for(source).clone()
+    }
+
+    fn mapping_for(&self, source: &str) -> &CdrMapping {
+        self.mappings.get(source).unwrap_or(&self.mapping)
+    }
+
     fn decode(
         &self,
+        mapping: &CdrMapping,
         format: &RecordFormat,
         raw: &[u8],
         now: Timestamp,
@@ -287,7 +329,7 @@ impl Ingestor {
             .map_err(|e| failed("cdr.bad_encoding", format!("the record is not UTF-8: {e}")))?;
         let cdr = match format {
             RecordFormat::Json => {
-                let decoder = JsonDecoder::new(&self.mapping)
+                let decoder = JsonDecoder::new(mapping)
                     .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
                 decoder
                     .decode_str(text.trim())
@@ -295,9 +337,10 @@ impl Ingestor {
             }
             RecordFormat::Csv(header) => {
                 let names: Vec<&str> = header.iter().map(String::as_str).collect();
-                let decoder = CsvDecoder::new(&self.mapping, &names)
+                let decoder = CsvDecoder::new(mapping, &names)
                     .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
                 let mut reader = csv::ReaderBuilder::new()
+                    .delimiter(mapping.delimiter.map_or(b',', |c| c as u8))
                     .has_headers(false)
                     .flexible(true)
                     .from_reader(text.as_bytes());
@@ -346,17 +389,18 @@ impl Ingestor {
         let mut outcomes: Vec<Option<CdrOutcome>> = vec![None; records.len()];
         let mut by_subscriber: HashMap<SubscriberId, (Vec<usize>, Vec<Cdr>)> = HashMap::new();
         for (i, record) in records.iter().enumerate() {
-            let decoded = self.decode(&format, &record.raw, now).and_then(|cdr| {
-                if self.router.shared().profiles.get(&cdr.subscriber).is_none() {
-                    Err(failed(
-                        "rating.unknown_subscriber",
-                        format!("unknown subscriber {}", cdr.subscriber),
-                    ))
-                } else {
-                    Ok(cdr)
-                }
-            });
-            let decoded = decoded.map(|cdr| self.rules.keyed(cdr));
+            // A recycled record decodes with the mapping of the source it came from.
+            let mapping = self.mapping_for(
+                record
+                    .recycled
+                    .as_ref()
+                    .map_or(source.as_str(), |row| row.source.as_str()),
+            );
+            // Decode, enrich, filter (test calls of unknown numbers are dropped, not
+            // suspended), then the subscriber must be known; the duplicate key comes last.
+            let decoded = self
+                .decode(mapping, &format, &record.raw, now)
+                .map(|cdr| self.rules.enrich(cdr));
             if let Ok(cdr) = &decoded
                 && let Some(rule) = self.rules.filter(cdr)
             {
@@ -367,6 +411,16 @@ impl Ingestor {
                 });
                 continue;
             }
+            let decoded = decoded.and_then(|cdr| {
+                if self.router.shared().profiles.get(&cdr.subscriber).is_none() {
+                    Err(failed(
+                        "rating.unknown_subscriber",
+                        format!("unknown subscriber {}", cdr.subscriber),
+                    ))
+                } else {
+                    Ok(self.rules.keyed(cdr))
+                }
+            });
             match decoded {
                 Ok(cdr) => {
                     let slot = by_subscriber.entry(cdr.subscriber.clone()).or_default();

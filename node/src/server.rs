@@ -226,15 +226,37 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     let shard_map = ShardMap::single_node(config.shards.count, 0);
     let router = Arc::new(Router::new(shared, shard_map.clone(), 0, handles));
-    let ingestor = Arc::new(
-        crate::ingest::Ingestor::new(
-            router.clone(),
-            ingest,
-            tollgate_domain::cdr::CdrMapping::default(),
-            crate::ingest::Rules::from_config(&config.mediation),
-        )
-        .map_err(|e| format!("ingestion store: {e}"))?,
-    );
+    let default_mapping = match &config.mediation.mapping_path {
+        Some(p) => load_mapping(p)?,
+        None => tollgate_domain::cdr::CdrMapping::default(),
+    };
+    let mut ingestor = crate::ingest::Ingestor::new(
+        router.clone(),
+        ingest,
+        default_mapping,
+        crate::ingest::Rules::from_config(&config.mediation),
+    )
+    .map_err(|e| format!("ingestion store: {e}"))?;
+    if let Some(p) = config
+        .kafka
+        .mapping_path
+        .as_ref()
+        .filter(|_| config.kafka.enabled)
+    {
+        ingestor.set_source_mapping(
+            &crate::sources::kafka::source_name(&config.kafka.topic),
+            load_mapping(p)?,
+        );
+    }
+    if let Some(p) = config
+        .files
+        .mapping_path
+        .as_ref()
+        .filter(|_| config.files.enabled)
+    {
+        ingestor.set_source_mapping(crate::sources::files::SOURCE, load_mapping(p)?);
+    }
+    let ingestor = Arc::new(ingestor);
     ingestor.register_metrics(&registry)?;
     let kafka = if config.kafka.enabled {
         let metrics = tollgate_adapters::kafka::KafkaMetrics::new(&registry)
@@ -316,6 +338,14 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         kafka,
         files,
     })
+}
+
+/// Reads a record mapping file (field names, number rewrites; docs/cdr-format.md).
+fn load_mapping(path: &std::path::Path) -> Result<tollgate_domain::cdr::CdrMapping, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("mapping {}: {e}", path.display()))?;
+    tollgate_domain::cdr::CdrMapping::from_toml(&text)
+        .map_err(|e| format!("mapping {}: {e}", path.display()))
 }
 
 /// Every hour (and at start), forgets idempotency answers older than the dedupe horizon, on a

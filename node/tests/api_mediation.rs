@@ -306,3 +306,57 @@ fn mediation_filters_drop_with_a_reason_and_the_content_key_catches_resent_recor
     let (_, open) = get(&node.url("/v1/suspense"));
     assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
 }
+
+#[test]
+fn a_mapping_file_and_enrichment_rules_shape_records_before_rating() {
+    let node = NodeFiles::new(SUBSCRIBERS);
+    let mapping = node.dir.path().join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[fields]\nid = \"record_id\"\nsubscriber = \"msisdn\"\n\
+         [defaults]\nservice = \"sms\"\ndirection = \"outbound\"\n\
+         [numbers]\nrewrites = [{ prefix = \"00\", replace = \"\" }, { prefix = \"0\", replace = \"49\" }]\n",
+    )
+    .unwrap();
+    node.append_config(&format!(
+        // Continues the [mediation] table NodeFiles writes last.
+        "mapping_path = {:?}\n\
+         [[mediation.enrich]]\nname = \"o2-mobile\"\nfield = \"callee\"\nprefix = \"49176\"\n\
+         attribute = \"partner\"\nvalue = \"o2\"\n\
+         [[mediation.enrich]]\nname = \"german-mobile\"\nfield = \"callee\"\nprefix = \"4915\"\n\
+         attribute = \"partner\"\nvalue = \"dtag\"\n\
+         [[mediation.enrich]]\nname = \"later-rule-same-attribute\"\nfield = \"callee\"\n\
+         prefix = \"49\"\nattribute = \"partner\"\nvalue = \"fallback\"\n",
+        mapping.display().to_string()
+    ));
+    let _process = node.start();
+    let start = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2)).to_string();
+    let (status, answer) = post(
+        &node.url("/v1/cdrs"),
+        json!([
+            { "record_id": "e1", "msisdn": "4930111111", "callee": "015112345", "start": start },
+            { "record_id": "e2", "msisdn": "4930111111", "callee": "0176555", "start": start },
+            { "record_id": "e3", "msisdn": "4930111111", "callee": "0301234", "start": start,
+              "partner": "from-source" }
+        ]),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["rated"], 3, "{answer}");
+    let (_, usage) = get(&node.url("/v1/subscribers/4930111111/usage?limit=10"));
+    let by_id = |id: &str| {
+        usage["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["cdr_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    // Field names mapped, numbers normalised by the mapping's rewrites, attributes set.
+    let e1 = by_id("e1");
+    assert_eq!(e1["cdr"]["callee"], "4915112345", "{e1}");
+    assert_eq!(e1["cdr"]["attributes"]["partner"], "dtag", "{e1}");
+    assert_eq!(by_id("e2")["cdr"]["attributes"]["partner"], "o2");
+    // What the source sent is kept.
+    assert_eq!(by_id("e3")["cdr"]["attributes"]["partner"], "from-source");
+}

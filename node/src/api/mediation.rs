@@ -26,6 +26,7 @@ pub struct SuspenseQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<jiff::Timestamp>,
     /// `open` (waiting for a recycle), `recycled`, or absent for both.
+    #[param(inline)]
     pub state: Option<StateFilter>,
     /// Records per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -40,6 +41,7 @@ pub struct SuspenseQuery {
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `csv` (default) or `jsonl`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
     /// Exact reason code, or a prefix ending in `.`.
     pub reason: Option<String>,
@@ -52,6 +54,7 @@ pub struct ExportQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<jiff::Timestamp>,
     /// `open`, `recycled`, or absent for both.
+    #[param(inline)]
     pub state: Option<StateFilter>,
 }
 
@@ -251,7 +254,7 @@ const EXPORT_CHUNK: usize = 1000;
 /// Every suspended record matching the filters, as CSV or JSON lines.
 #[utoipa::path(tag = "mediation", params(ExportQuery),
     responses((status = 200, description = "CSV (text/csv) or JSON lines (application/x-ndjson)",
-        content_type = "text/csv", body = String), Errors),
+        content((String = "text/csv"), (String = "application/x-ndjson"))), Errors),
     security(("bearer" = ["mediation.read"])))]
 #[get("/v1/suspense/export")]
 pub async fn export_suspense(

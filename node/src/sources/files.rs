@@ -280,6 +280,7 @@ impl FileDrop {
             batch_len_max: config.batch_len_max.max(1),
             jobs,
             store: ingestor.store().clone(),
+            mapping: ingestor.source_mapping(SOURCE),
             metrics,
             stop: stop.clone(),
             warned: HashSet::new(),
@@ -354,10 +355,11 @@ fn blank(line: &[u8]) -> bool {
 }
 
 /// The column names of a CSV header line.
-fn header_columns(line: &[u8]) -> Result<Vec<String>, String> {
+fn header_columns(line: &[u8], mapping: &CdrMapping) -> Result<Vec<String>, String> {
     let text =
         std::str::from_utf8(line).map_err(|e| format!("the CSV header is not UTF-8: {e}"))?;
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(mapping.delimiter.map_or(b',', |c| c as u8))
         .has_headers(false)
         .from_reader(text.as_bytes());
     match reader.records().next() {
@@ -368,10 +370,10 @@ fn header_columns(line: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// The column names of a CSV header line, checked against the record mapping.
-fn parse_header(line: &[u8]) -> Result<Vec<String>, String> {
-    let header = header_columns(line)?;
+fn parse_header(line: &[u8], mapping: &CdrMapping) -> Result<Vec<String>, String> {
+    let header = header_columns(line, mapping)?;
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
-    CsvDecoder::new(&CdrMapping::default(), &names)
+    CsvDecoder::new(mapping, &names)
         .map_err(|e| format!("the CSV header does not fit the record mapping: {e}"))?;
     Ok(header)
 }
@@ -411,6 +413,8 @@ struct Worker {
     batch_len_max: usize,
     jobs: mpsc::Sender<Job>,
     store: Arc<dyn IngestStore>,
+    /// The record mapping of this source (`[files] mapping_path`, else the node's).
+    mapping: CdrMapping,
     metrics: FileMetrics,
     stop: Arc<AtomicBool>,
     /// Files whose transient problem was logged (logged once until they move).
@@ -547,9 +551,9 @@ impl Worker {
             FileFormat::Csv => match lines.next().map_err(unreadable)? {
                 // A resumed file's header was checked before its first line was ingested.
                 Some((_, header)) if stored.is_some() => {
-                    RecordFormat::Csv(header_columns(&header)?)
+                    RecordFormat::Csv(header_columns(&header, &self.mapping)?)
                 }
-                Some((_, header)) => match parse_header(&header) {
+                Some((_, header)) => match parse_header(&header, &self.mapping) {
                     Ok(columns) => RecordFormat::Csv(columns),
                     Err(message) => return self.fail(name, "files.bad_header", message),
                 },
@@ -814,10 +818,14 @@ mod tests {
     #[test]
     fn a_header_must_fit_the_mapping() {
         assert_eq!(
-            parse_header(b"id,subscriber,service,direction,callee,start").unwrap()[5],
+            parse_header(
+                b"id,subscriber,service,direction,callee,start",
+                &CdrMapping::default()
+            )
+            .unwrap()[5],
             "start"
         );
-        assert!(parse_header(b"foo,bar").is_err());
-        assert!(parse_header(b"\xff").is_err());
+        assert!(parse_header(b"foo,bar", &CdrMapping::default()).is_err());
+        assert!(parse_header(b"\xff", &CdrMapping::default()).is_err());
     }
 }
