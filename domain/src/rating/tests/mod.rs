@@ -910,4 +910,92 @@ fn explanation_reads_for_a_care_agent() {
     }
 }
 
+/// Five graduated SMS of 40 units each, rated in order with counters carried along: 200 units,
+/// crossing the first tier boundary (100) in the third record.
+fn rated_sms_series(cat: &Catalogue) -> (Vec<rerate::ChargedRecord>, Counters) {
+    let mut counters = Counters::new();
+    let mut records = Vec::new();
+    for i in 0..5 {
+        let mut cdr = sms(40, "graduated");
+        cdr.id = CdrId::new(format!("s{i}"));
+        cdr.start = ts(PEAK) + jiff::SignedDuration::from_mins(i);
+        let r = rate(cat, &profile("tiers"), &cdr, &counters).unwrap();
+        counters.apply(&r.counter_updates);
+        records.push(rerate::ChargedRecord {
+            cdr,
+            charge: r.charge,
+            catalogue_version: 1,
+            counter_updates: r.counter_updates.to_vec(),
+        });
+    }
+    (records, counters)
+}
+
+#[test]
+fn rerating_with_the_same_prices_changes_nothing_and_replays_the_counters() {
+    let cat = catalogue();
+    let (records, counters) = rated_sms_series(&cat);
+    // 100 units at 0.10, 100 at 0.08: 10.00 + 8.00.
+    let total: Decimal = records.iter().map(|r| r.charge.amount).sum();
+    assert_eq!(total, dec!(18.0000));
+    let timeline = crate::catalogue::Timeline::single(std::sync::Arc::new(cat));
+    // Given in reverse order: rerating sorts by start and replays the tiers in that order.
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let result = rerate::rerate(&timeline, &profile("tiers"), &counters, reversed);
+    assert!(result.changed.is_empty(), "{:?}", result.changed);
+    assert_eq!(result.unchanged, 5);
+    assert_eq!(result.counters, counters);
+    // Only the last two: the first three keep the 120 units they counted.
+    let result = rerate::rerate(
+        &timeline,
+        &profile("tiers"),
+        &counters,
+        records[3..].to_vec(),
+    );
+    assert!(result.changed.is_empty());
+    assert_eq!(result.counters, counters);
+}
+
+#[test]
+fn rerating_after_a_tier_price_change_reports_each_difference() {
+    let cat = catalogue();
+    let (records, counters) = rated_sms_series(&cat);
+    // Version 2 from before the records: the second tier costs 0.06 instead of 0.08.
+    let cheaper = CATALOGUE.replace(
+        "{ up_to = 100, rate = \"0.10\" }, { up_to = 200, rate = \"0.08\" }",
+        "{ up_to = 100, rate = \"0.10\" }, { up_to = 200, rate = \"0.06\" }",
+    );
+    let v2 = Catalogue::from_toml(&cheaper, "v2.toml", &mut |_| Err("no files".into())).unwrap();
+    let timeline = crate::catalogue::Timeline::single(std::sync::Arc::new(cat)).with(
+        2,
+        ts("2026-03-01T00:00:00Z"),
+        std::sync::Arc::new(v2),
+    );
+    let result = rerate::rerate(&timeline, &profile("tiers"), &counters, records);
+    // Record 3 straddles the boundary (20 at 0.10, 20 at 0.08 -> 0.06); records 4 and 5 are
+    // wholly in tier 2: 40 x 0.02 = 0.80 less each. Records 1 and 2 are in tier 1: unchanged.
+    let credits: Vec<(String, Decimal)> = result
+        .changed
+        .iter()
+        .map(|(l, _)| (l.cdr_id.to_string(), l.credit))
+        .collect();
+    assert_eq!(
+        credits,
+        vec![
+            ("s2".to_string(), dec!(0.4000)),
+            ("s3".to_string(), dec!(0.8000)),
+            ("s4".to_string(), dec!(0.8000)),
+        ]
+    );
+    assert_eq!(result.unchanged, 2);
+    assert!(
+        result
+            .changed
+            .iter()
+            .all(|(l, _)| l.old_version == 1 && l.new_version == 2)
+    );
+    assert_eq!(result.counters, counters, "the same units are counted");
+}
+
 mod properties;
