@@ -62,3 +62,27 @@ string_id!(
     /// A partner that takes a revenue share.
     PartnerId
 );
+string_id!(
+    /// A customer (the physical or juridical person accounts belong to).
+    CustomerId
+);
+string_id!(
+    /// A billing account (a node of a customer's account hierarchy).
+    AccountId
+);
+string_id!(
+    /// A subscription of an account to a product.
+    SubscriptionId
+);
+string_id!(
+    /// A bill cycle (weekly, monthly, quarterly or annual, with its bill day).
+    BillCycleId
+);
+string_id!(
+    /// The code of a price list item (a recurring fee, one-off fee or rental).
+    ItemCode
+);
+string_id!(
+    /// A discount definition.
+    DiscountId
+);

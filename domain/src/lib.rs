@@ -9,11 +9,13 @@
 //! - money is `rust_decimal`, tagged with its currency; arithmetic never mixes currencies and
 //!   rounding happens at explicit points only (see [`rating`] for the one place a charge is
 //!   rounded);
-//! - every rejection carries a stable code (`cdr.*`, `rating.*`, `money.*`) used as suspense
-//!   reason, API error code and metric label.
+//! - every rejection carries a stable code (`cdr.*`, `rating.*`, `money.*`, `billing.*`,
+//!   `hierarchy.*`, `subscription.*`) used as suspense reason, API error code, dead-letter reason
+//!   and metric label.
 
 pub mod admin;
 pub mod attrs;
+pub mod billing;
 pub mod calendar;
 pub mod catalogue;
 pub mod cdr;
