@@ -7,8 +7,8 @@
 
 mod support;
 
-use serde_json::{Value, json};
-use support::{ADMIN_TOKEN, NodeFiles, call, call_raw, get, post};
+use serde_json::json;
+use support::{ADMIN_TOKEN, NodeFiles, call, call_raw, counts, get, post, stats};
 
 const SUBSCRIBERS: &str = r#"
 [[subscribers]]
@@ -16,22 +16,6 @@ id = "4930111111"
 products = ["consumer"]
 currency = "EUR"
 "#;
-
-fn stats(node: &NodeFiles, source: &str) -> Value {
-    let (status, body) = get(&node.url("/v1/mediation/stats"));
-    assert_eq!(status, 200, "{body}");
-    body["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["source"] == source)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn counts(s: &Value) -> [u64; 5] {
-    ["ingested", "rated", "suspended", "duplicates", "filtered"].map(|k| s[k].as_u64().unwrap())
-}
 
 #[test]
 fn suspense_recycle_after_a_backdated_fix_and_exact_counters() {

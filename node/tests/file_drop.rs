@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{ADMIN_TOKEN, NodeFiles, get};
+use support::{ADMIN_TOKEN, NodeFiles, counts, get, stats};
 
 const SUBSCRIBERS: &str = r#"
 [[subscribers]]
@@ -61,22 +61,6 @@ fn wait_for(node: &NodeFiles, path: &Path, within: Duration) {
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn stats(node: &NodeFiles, source: &str) -> Value {
-    let (status, body) = get(&node.url("/v1/mediation/stats"));
-    assert_eq!(status, 200, "{body}");
-    body["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["source"] == source)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn counts(s: &Value) -> [u64; 5] {
-    ["ingested", "rated", "suspended", "duplicates", "filtered"].map(|k| s[k].as_u64().unwrap())
 }
 
 fn report_counts(r: &Value) -> [u64; 6] {

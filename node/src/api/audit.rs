@@ -116,12 +116,7 @@ pub async fn list_audit(
             .map_err(|e| ApiError::storage(&e))
     })
     .await?;
-    let next_cursor = if records.len() > limit {
-        records.truncate(limit);
-        records.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = super::page::next_cursor(&mut records, limit, |r| r.id.to_string());
     Ok(HttpResponse::Ok().json(AuditPage {
         items: records.into_iter().map(AuditView::from).collect(),
         next_cursor,

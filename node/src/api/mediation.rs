@@ -200,12 +200,7 @@ pub async fn list_suspense(
             .map_err(|e| ApiError::storage(&e))
     })
     .await?;
-    let next_cursor = if records.len() > limit {
-        records.truncate(limit);
-        records.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = super::page::next_cursor(&mut records, limit, |r| r.id.clone());
     Ok(HttpResponse::Ok().json(SuspensePage {
         items: records.into_iter().map(SuspenseView::from).collect(),
         next_cursor,

@@ -37,11 +37,21 @@ pub fn page<T>(
         .filter(|item| query.cursor.as_ref().is_none_or(|c| key(item) > *c))
         .take(limit + 1)
         .collect();
-    let next = if out.len() > limit {
-        out.truncate(limit);
-        out.last().map(&key)
+    let next = next_cursor(&mut out, limit, key);
+    (out, next)
+}
+
+/// For a store query that asked for `limit + 1` items: keeps `limit` of them and returns the
+/// cursor of the next page (the key of the last item kept), or `None` on the last page.
+pub fn next_cursor<T>(
+    items: &mut Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key)
     } else {
         None
-    };
-    (out, next)
+    }
 }

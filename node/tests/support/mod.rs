@@ -210,3 +210,21 @@ pub fn terminate(node: &mut NodeProcess) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One source's line of `GET /v1/mediation/stats` (null when the source has none yet).
+pub fn stats(node: &NodeFiles, source: &str) -> serde_json::Value {
+    let (status, body) = get(&node.url("/v1/mediation/stats"));
+    assert_eq!(status, 200, "{body}");
+    body["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == source)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// `[ingested, rated, suspended, duplicates, filtered]` of a stats line.
+pub fn counts(s: &serde_json::Value) -> [u64; 5] {
+    ["ingested", "rated", "suspended", "duplicates", "filtered"].map(|k| s[k].as_u64().unwrap())
+}
