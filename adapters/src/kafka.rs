@@ -1,12 +1,16 @@
 //! The Kafka source: consumes a topic's partitions **by assignment** (the partitions of the
 //! shards this node owns, not the broker's group rebalancing), starting from positions the
-//! caller read from its own durable store, and hands records to a [`RecordSink`] in batches per
-//! partition.
+//! caller read from its own durable store, and hands records to a [`RecordSink`] in batches (the
+//! records of every assigned partition read since the last batch, grouped by partition).
 //!
-//! Exactly-once accounting rests on the sink: [`RecordSink::deliver`] returns `Ok` only once the
-//! records' effects **and** the position after them are durable in one write. The source retries
-//! a failed delivery of the same batch (with backoff) until it succeeds or the source is stopped,
-//! so a slow or failing store slows consumption and never skips a record. After a delivery the
+//! Exactly-once accounting rests on the sink: a [`RecordSink::submit`] completes with `Ok` only
+//! once the records' effects **and** the position after them (per partition) are durable in one
+//! write. The source retries a failed batch (with backoff) until it succeeds or the source is
+//! stopped, so a slow or failing store slows consumption and never skips a record.
+//!
+//! One batch is in flight at a time while the next one is read from the broker (double
+//! buffering): fetching overlaps the store's work, yet batches become durable strictly in order,
+//! because the next batch is submitted only after the previous one is durable. After a batch the
 //! offset is also committed to the broker's consumer group, only so that standard tooling and
 //! `tollgate_kafka_consumer_lag` see the progress; the broker's offset is never read back.
 //!
@@ -56,12 +60,30 @@ pub struct RawRecord {
     pub payload: Option<Vec<u8>>,
 }
 
+/// Records of one batch, per partition, each partition's records in offset order.
+pub type PartitionedRecords = BTreeMap<i32, Vec<RawRecord>>;
+
+/// The completion of a submitted batch: `Ok` once it is durable.
+pub type Delivery = std::sync::mpsc::Receiver<Result<(), String>>;
+
 /// Where consumed records go.
 pub trait RecordSink: Send + Sync + 'static {
-    /// Makes the records' effects durable together with the position `last offset + 1` of
-    /// `partition`, in one write; `Ok` only when that write is durable. Bad records are the
-    /// sink's to put in suspense: `Err` means "nothing was applied, retry the same batch".
-    fn deliver(&self, partition: i32, records: &[RawRecord]) -> Result<(), String>;
+    /// Starts making the records' effects durable together with the position `last offset + 1`
+    /// of every partition in `records`, in one write; the returned [`Delivery`] completes with
+    /// `Ok` only when that write is durable. Bad records are the sink's to put in suspense: `Err`
+    /// (or a dropped sender) means "nothing was applied, retry the same batch".
+    fn submit(&self, records: &PartitionedRecords) -> Delivery;
+
+    /// Submits and waits until the batch is durable.
+    fn deliver(&self, records: &PartitionedRecords) -> Result<(), String> {
+        wait_durable(self.submit(records))
+    }
+}
+
+fn wait_durable(delivery: Delivery) -> Result<(), String> {
+    delivery
+        .recv()
+        .map_err(|_| "the sink dropped the batch before it was durable".to_string())?
 }
 
 /// Metrics of the Kafka source.
@@ -254,16 +276,25 @@ struct Loop {
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// A submitted batch, kept until it is durable so that it can be submitted again.
+struct InFlight {
+    records: PartitionedRecords,
+    delivery: Delivery,
+}
+
 impl Loop {
     fn run(mut self) {
-        let mut pending: BTreeMap<i32, Vec<RawRecord>> = BTreeMap::new();
+        let mut pending = PartitionedRecords::new();
         let mut count = 0usize;
         let mut first_at: Option<Instant> = None;
         let mut lag_at = Instant::now();
+        let mut in_flight: Option<InFlight> = None;
         while !self.stop.load(Ordering::SeqCst) {
-            let wait = match first_at {
-                None => Duration::from_millis(100),
-                Some(t) => self.settings.batch_wait.saturating_sub(t.elapsed()),
+            // While a batch is in flight, poll in short steps to notice its completion.
+            let wait = match (first_at, in_flight.is_some()) {
+                (_, true) => Duration::from_millis(2),
+                (None, false) => Duration::from_millis(100),
+                (Some(t), false) => self.settings.batch_wait.saturating_sub(t.elapsed()),
             };
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => {
@@ -279,11 +310,37 @@ impl Loop {
                 Some(Err(e)) => self.error(&e),
                 None => {}
             }
-            let due = first_at.is_some_and(|t| t.elapsed() >= self.settings.batch_wait);
-            if count >= self.settings.batch_len_max.max(1) || (count > 0 && due) {
-                if !self.flush(&mut pending) {
-                    return;
+            // A finished batch is settled as soon as it is seen, so that positions, metrics and
+            // the broker's lag view follow without waiting for the next batch to fill.
+            if let Some(f) = in_flight.take() {
+                match f.delivery.try_recv() {
+                    Err(std::sync::mpsc::TryRecvError::Empty) => in_flight = Some(f),
+                    done => {
+                        let result =
+                            done.unwrap_or_else(|_| Err("the sink dropped the batch".into()));
+                        if !self.settle(f.records, result) {
+                            return;
+                        }
+                    }
                 }
+            }
+            // A batch goes when full, or when its wait is over and the store is free: while
+            // the store is busy the next batch keeps growing (up to its limit), so a slow store
+            // gets fewer, larger writes.
+            let due = first_at.is_some_and(|t| t.elapsed() >= self.settings.batch_wait);
+            let full = count >= self.settings.batch_len_max.max(1);
+            if full || (count > 0 && due && in_flight.is_none()) {
+                // The previous batch must be durable before the next one goes: positions only
+                // ever advance over durable records.
+                if let Some(f) = in_flight.take() {
+                    let result = wait_durable(f.delivery);
+                    if !self.settle(f.records, result) {
+                        return;
+                    }
+                }
+                let records = std::mem::take(&mut pending);
+                let delivery = self.sink.submit(&records);
+                in_flight = Some(InFlight { records, delivery });
                 count = 0;
                 first_at = None;
             }
@@ -291,6 +348,11 @@ impl Loop {
                 self.update_lag();
                 lag_at = Instant::now();
             }
+        }
+        // Stopping: the batch in flight finishes (or is read again on the next start).
+        if let Some(f) = in_flight.take() {
+            let result = wait_durable(f.delivery);
+            self.settle(f.records, result);
         }
     }
 
@@ -320,51 +382,54 @@ impl Loop {
         }
     }
 
-    /// Delivers every pending batch, retrying each until it is durable. `false` when stopped
-    /// before everything was delivered (the undelivered records are read again on restart).
-    fn flush(&mut self, pending: &mut BTreeMap<i32, Vec<RawRecord>>) -> bool {
+    /// Completes a submitted batch: on failure submits it again (with backoff) until it is
+    /// durable, then records the new positions. `false` when stopped before the batch was
+    /// durable (its records are read again on restart).
+    fn settle(&mut self, records: PartitionedRecords, mut result: Result<(), String>) -> bool {
         let topic = self.settings.topic.clone();
-        for (partition, records) in std::mem::take(pending) {
+        let mut backoff = Duration::from_millis(10);
+        while let Err(e) = result {
+            if let Some(m) = &self.metrics {
+                m.retries.with_label_values(&[topic.as_str()]).inc();
+            }
+            let span: Vec<String> = records
+                .iter()
+                .filter_map(|(p, r)| {
+                    Some(format!("{p}:{}..={}", r.first()?.offset, r.last()?.offset))
+                })
+                .collect();
+            eprintln!(
+                "kafka {topic}: batch at {} not durable, retrying in {backoff:?}: {e}",
+                span.join(" ")
+            );
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            result = self.sink.deliver(&records);
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut total = 0u64;
+        for (partition, records) in &records {
             let Some(last) = records.last().map(|r| r.offset) else {
                 continue;
             };
-            let mut backoff = Duration::from_millis(10);
-            loop {
-                match self.sink.deliver(partition, &records) {
-                    Ok(()) => break,
-                    Err(e) => {
-                        if let Some(m) = &self.metrics {
-                            m.retries.with_label_values(&[topic.as_str()]).inc();
-                        }
-                        eprintln!(
-                            "kafka {topic}/{partition}: batch at offsets {}..={last} not \
-                             durable, retrying in {backoff:?}: {e}",
-                            records[0].offset
-                        );
-                        if self.stop.load(Ordering::SeqCst) {
-                            return false;
-                        }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
-                    }
-                }
-            }
-            self.next.insert(partition, last + 1);
-            if let Some(m) = &self.metrics {
-                m.records
-                    .with_label_values(&[topic.as_str()])
-                    .inc_by(records.len() as u64);
-                m.batches.with_label_values(&[topic.as_str()]).inc();
-            }
+            total += records.len() as u64;
+            self.next.insert(*partition, last + 1);
             // For lag tooling only: the durable position is the sink's.
-            let mut tpl = TopicPartitionList::new();
-            if tpl
-                .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
-                .is_ok()
-                && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
-            {
+            if let Err(e) = tpl.add_partition_offset(&topic, *partition, Offset::Offset(last + 1)) {
                 self.error(&e);
             }
+        }
+        if let Some(m) = &self.metrics {
+            m.records.with_label_values(&[topic.as_str()]).inc_by(total);
+            m.batches.with_label_values(&[topic.as_str()]).inc();
+        }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            self.error(&e);
         }
         true
     }

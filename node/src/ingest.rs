@@ -88,8 +88,8 @@ pub struct Batch {
     pub format: RecordFormat,
     /// Records, in source order.
     pub records: Vec<Incoming>,
-    /// The position after this batch, stored in the same write.
-    pub position: Option<SourcePosition>,
+    /// The positions after this batch (one per partition it holds), stored in the same write.
+    pub positions: Vec<SourcePosition>,
     /// Who asked, for recycles.
     pub by: SmolStr,
     /// The audit record of a batch a person asked for (a recycle): its `after` is filled with
@@ -104,15 +104,6 @@ pub struct TimeWindow {
     pub past: SignedDuration,
     /// How far in the future a record may start.
     pub future: SignedDuration,
-}
-
-impl Default for TimeWindow {
-    fn default() -> TimeWindow {
-        TimeWindow {
-            past: SignedDuration::from_hours(24 * 60),
-            future: SignedDuration::from_hours(24),
-        }
-    }
 }
 
 /// The text of a record field that rules compare (`None` when the record has no such value).
@@ -131,7 +122,7 @@ fn field_value(cdr: &Cdr, field: &str) -> Option<String> {
 
 /// Mediation rules applied to every record of every source (see `[mediation]` in
 /// docs/configuration.md).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Rules {
     /// Accepted record start times.
     pub window: TimeWindow,
@@ -382,7 +373,7 @@ impl Ingestor {
             source,
             format,
             records,
-            position,
+            positions,
             by,
             audit,
         } = batch;
@@ -637,7 +628,7 @@ impl Ingestor {
             }
         }
         write.stats = changes.clone();
-        write.positions.extend(position);
+        write.positions.extend(positions);
 
         let result = self.store.commit_ingest(write).await;
         coordinator.decide(result.clone());

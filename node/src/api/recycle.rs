@@ -145,7 +145,7 @@ pub async fn recycle(
                 source: "recycle".into(),
                 format,
                 records,
-                position: None,
+                positions: Vec::new(),
                 by: caller.principal.user.clone(),
                 audit: Some(caller.attribution().record(
                     "suspense.recycle",

@@ -220,7 +220,7 @@ pub async fn post_cdrs(
             source: "http".into(),
             format,
             records: incoming,
-            position: None,
+            positions: Vec::new(),
             by: caller.principal.user.clone(),
             audit: None,
         })

@@ -28,12 +28,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
-use tokio::sync::{mpsc, oneshot};
 use tollgate_actors::CdrOutcome;
 use tollgate_config::FilesConfig;
 use tollgate_domain::cdr::{CdrMapping, CsvDecoder};
 use tollgate_domain::mediation::{IngestStore, SourcePosition};
 
+use super::IngestBridge;
 use crate::ingest::{Batch, Incoming, Ingestor, RecordFormat};
 
 /// The source name of every dropped file in counters and suspense rows.
@@ -244,11 +244,6 @@ impl Dirs {
     }
 }
 
-struct Job {
-    batch: Batch,
-    done: oneshot::Sender<Result<Vec<CdrOutcome>, String>>,
-}
-
 /// A running file drop source of the node.
 pub struct FileDrop {
     stop: Arc<AtomicBool>,
@@ -265,20 +260,13 @@ impl FileDrop {
     ) -> Result<FileDrop, String> {
         let dirs = Dirs::create(&config.dir)?;
         let metrics = FileMetrics::new(registry)?;
-        let (jobs, mut queue) = mpsc::channel::<Job>(1);
-        let ingest = ingestor.clone();
-        actix::spawn(async move {
-            while let Some(job) = queue.recv().await {
-                let result = ingest.ingest(job.batch).await.map_err(|e| e.to_string());
-                let _ = job.done.send(result);
-            }
-        });
+        let bridge = IngestBridge::spawn(ingestor.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             dirs,
             poll: config.poll_interval(),
             batch_len_max: config.batch_len_max.max(1),
-            jobs,
+            bridge,
             store: ingestor.store().clone(),
             mapping: ingestor.source_mapping(SOURCE),
             metrics,
@@ -411,7 +399,7 @@ struct Worker {
     dirs: Dirs,
     poll: Duration,
     batch_len_max: usize,
-    jobs: mpsc::Sender<Job>,
+    bridge: IngestBridge,
     store: Arc<dyn IngestStore>,
     /// The record mapping of this source (`[files] mapping_path`, else the node's).
     mapping: CdrMapping,
@@ -634,11 +622,11 @@ impl Worker {
                 source: SOURCE.into(),
                 format: record_format.clone(),
                 records,
-                position: Some(SourcePosition {
+                positions: vec![SourcePosition {
                     source: position.clone(),
                     partition: 0,
                     next_offset,
-                }),
+                }],
                 by: SOURCE.into(),
                 audit: None,
             };
@@ -693,13 +681,7 @@ impl Worker {
 
     /// Hands a batch to the ingest task and waits until it is durable.
     fn ingest(&self, batch: Batch) -> Result<Vec<CdrOutcome>, String> {
-        let (done, answer) = oneshot::channel();
-        self.jobs
-            .blocking_send(Job { batch, done })
-            .map_err(|_| "the node is stopping".to_string())?;
-        answer
-            .blocking_recv()
-            .map_err(|_| "the node stopped before the batch was durable".to_string())?
+        self.bridge.ingest(batch)
     }
 
     /// Every line is durable: writes the report, then moves the file to `done/`.

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smol_str::SmolStr;
-use tokio::sync::{mpsc, oneshot};
 use tollgate_adapters::kafka::{
-    KafkaMetrics, KafkaSettings, KafkaSource, RawRecord, RecordSink, partition_count,
+    Delivery, KafkaMetrics, KafkaSettings, KafkaSource, PartitionedRecords, RecordSink,
+    partition_count,
 };
 use tollgate_cluster::ShardMap;
 use tollgate_config::KafkaConfig;
 use tollgate_domain::mediation::SourcePosition;
 
+use super::IngestBridge;
 use crate::ingest::{Batch, Incoming, Ingestor, RecordFormat};
 
 /// The source name of a topic in counters, positions and suspense ids.
@@ -36,51 +37,50 @@ pub fn owned_partitions(partitions: u32, map: &ShardMap, node: u32) -> Vec<i32> 
         .collect()
 }
 
-struct Job {
-    partition: i32,
-    records: Vec<RawRecord>,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
 /// Hands the consumer thread's batches to the ingest task and waits for their durability.
 struct Sink {
-    jobs: mpsc::Sender<Job>,
+    bridge: IngestBridge,
+    topic: String,
+    source: SmolStr,
 }
 
 impl RecordSink for Sink {
-    fn deliver(&self, partition: i32, records: &[RawRecord]) -> Result<(), String> {
-        let (done, answer) = oneshot::channel();
-        self.jobs
-            .blocking_send(Job {
-                partition,
-                records: records.to_vec(),
-                done,
-            })
-            .map_err(|_| "the node is stopping".to_string())?;
-        answer
-            .blocking_recv()
-            .map_err(|_| "the node stopped before the batch was durable".to_string())?
+    fn submit(&self, records: &PartitionedRecords) -> Delivery {
+        // The consumer only needs "durable or not", not the outcomes.
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.bridge.submit(
+            batch(&self.topic, &self.source, records),
+            Box::new(move |result| {
+                let _ = tx.send(result.map(|_| ()));
+            }),
+        );
+        rx
     }
 }
 
-fn batch(topic: &str, source: &SmolStr, partition: i32, records: Vec<RawRecord>) -> Batch {
-    let next_offset = records.last().map_or(0, |r| r.offset + 1).max(0) as u64;
+/// One ingest batch of every partition's records: each record's suspense id names its partition
+/// and offset, and the batch stores each partition's next offset in the same write.
+fn batch(topic: &str, source: &SmolStr, records: &PartitionedRecords) -> Batch {
+    let mut incoming = Vec::with_capacity(records.values().map(Vec::len).sum());
+    let mut positions = Vec::with_capacity(records.len());
+    for (partition, records) in records {
+        let Some(last) = records.last() else { continue };
+        positions.push(SourcePosition {
+            source: source.clone(),
+            partition: *partition as u32,
+            next_offset: (last.offset + 1).max(0) as u64,
+        });
+        incoming.extend(records.iter().map(|r| Incoming {
+            suspense_id: format!("kafka:{topic}/{partition}/{}", r.offset),
+            raw: r.payload.clone().unwrap_or_default(),
+            recycled: None,
+        }));
+    }
     Batch {
         source: source.clone(),
         format: RecordFormat::Json,
-        records: records
-            .into_iter()
-            .map(|r| Incoming {
-                suspense_id: format!("kafka:{topic}/{partition}/{}", r.offset),
-                raw: r.payload.unwrap_or_default(),
-                recycled: None,
-            })
-            .collect(),
-        position: Some(SourcePosition {
-            source: source.clone(),
-            partition: partition as u32,
-            next_offset,
-        }),
+        records: incoming,
+        positions,
         by: "kafka".into(),
         audit: None,
     }
@@ -106,19 +106,10 @@ impl NodeKafka {
     ) -> NodeKafka {
         let topic = config.topic.clone();
         let source = source_name(&topic);
-        let (jobs, mut queue) = mpsc::channel::<Job>(2);
-        let ingest = ingestor.clone();
-        let (task_topic, task_source) = (topic.clone(), source.clone());
-        actix::spawn(async move {
-            while let Some(job) = queue.recv().await {
-                let b = batch(&task_topic, &task_source, job.partition, job.records);
-                let result = ingest
-                    .ingest(b)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
-                let _ = job.done.send(result);
-            }
+        let sink = Arc::new(Sink {
+            bridge: IngestBridge::spawn(ingestor.clone()),
+            topic: topic.clone(),
+            source,
         });
         let settings = KafkaSettings {
             brokers: config.brokers.clone(),
@@ -137,7 +128,7 @@ impl NodeKafka {
             .spawn(move || {
                 let mut wait = Duration::from_millis(200);
                 while !stop_t.load(std::sync::atomic::Ordering::SeqCst) {
-                    match start_source(&settings, &map, node, store.as_ref(), &jobs, &metrics) {
+                    match start_source(&settings, &map, node, store.as_ref(), &sink, &metrics) {
                         Ok(s) => {
                             eprintln!("kafka: consuming {} ({})", settings.topic, settings.brokers);
                             if let Ok(mut g) = slot_t.lock() {
@@ -175,7 +166,7 @@ fn start_source(
     map: &ShardMap,
     node: u32,
     store: &dyn tollgate_domain::mediation::IngestStore,
-    jobs: &mpsc::Sender<Job>,
+    sink: &Arc<Sink>,
     metrics: &Option<KafkaMetrics>,
 ) -> Result<KafkaSource, String> {
     let count = partition_count(&settings.brokers, &settings.topic, Duration::from_secs(5))?;
@@ -187,17 +178,13 @@ fn start_source(
             .map_err(|e| format!("stored position of {source}/{p}: {e}"))?;
         partitions.push((p, next));
     }
-    KafkaSource::start(
-        settings.clone(),
-        partitions,
-        Arc::new(Sink { jobs: jobs.clone() }),
-        metrics.clone(),
-    )
+    KafkaSource::start(settings.clone(), partitions, sink.clone(), metrics.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_adapters::kafka::RawRecord;
 
     #[test]
     fn partitions_follow_shard_ownership() {
@@ -207,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_keeps_offsets_as_ids_and_stores_the_next_offset() {
+    fn a_batch_keeps_offsets_as_ids_and_stores_each_partitions_next_offset() {
         let records = vec![
             RawRecord {
                 partition: 2,
@@ -222,17 +209,30 @@ mod tests {
                 payload: None,
             },
         ];
-        let b = batch("cdr.raw", &source_name("cdr.raw"), 2, records);
+        let other = RawRecord {
+            partition: 5,
+            offset: 0,
+            key: None,
+            payload: Some(b"{}".to_vec()),
+        };
+        let records = PartitionedRecords::from([(2, records), (5, vec![other])]);
+        let b = batch("cdr.raw", &source_name("cdr.raw"), &records);
         assert_eq!(b.records[0].suspense_id, "kafka:cdr.raw/2/7");
         assert_eq!(b.records[1].suspense_id, "kafka:cdr.raw/2/9");
         assert!(
             b.records[1].raw.is_empty(),
             "a tombstone is an empty record"
         );
-        let p = b.position.unwrap();
+        assert_eq!(b.records[2].suspense_id, "kafka:cdr.raw/5/0");
+        let positions: Vec<_> = b
+            .positions
+            .iter()
+            .map(|p| (p.source.as_str(), p.partition, p.next_offset))
+            .collect();
         assert_eq!(
-            (p.source.as_str(), p.partition, p.next_offset),
-            ("kafka:cdr.raw", 2, 10)
+            positions,
+            [("kafka:cdr.raw", 2, 10), ("kafka:cdr.raw", 5, 1)],
+            "one batch stores the next offset of every partition it holds"
         );
     }
 }
