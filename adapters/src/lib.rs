@@ -9,6 +9,7 @@
 //! catalogue drafts and versions, audit trail) on the same store in [`admin`].
 
 pub mod admin;
+pub mod bill_runs;
 pub mod embedded;
 pub mod kafka;
 pub mod ledger;

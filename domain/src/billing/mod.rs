@@ -21,8 +21,12 @@ pub mod hierarchy;
 pub mod invoice;
 pub mod numbering;
 pub mod price_list;
+pub mod run;
+pub mod run_contract;
+pub mod run_memory;
 pub mod subscription;
 pub mod tax;
+pub mod usage;
 
 #[cfg(test)]
 mod tests;
@@ -49,3 +53,4 @@ pub use price_list::{
 };
 pub use subscription::{AttachedCharge, StatusChange, Subscription, SubscriptionStatus};
 pub use tax::{TaxBase, TaxLine, TaxRate, TaxScheme};
+pub use usage::{merge_usage, summarize_usage};
