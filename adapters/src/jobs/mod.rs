@@ -158,8 +158,9 @@ pub enum JobError {
         /// The broker's or store's explanation.
         message: String,
     },
-    /// The delivery's channel (AMQP) or consumer (embedded) is gone, so it cannot be settled
-    /// here; the job is (or will be) delivered again, which is harmless for idempotent workers.
+    /// The delivery's channel (AMQP) or consumer (embedded) is gone, or an AMQP ack could not be
+    /// handed to a dying connection in time, so it is not known to be settled; the job may be
+    /// delivered again, which is harmless for idempotent workers.
     #[error("the delivery is stale: its consumer or channel was closed; it will be redelivered")]
     DeliveryStale,
     /// The request itself is malformed (empty run id, zero prefetch, bad configuration).

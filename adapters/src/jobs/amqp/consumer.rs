@@ -2,6 +2,7 @@
 //! acks, reopened with backoff whenever it breaks (broker restart, network loss).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
@@ -9,7 +10,7 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{Acker, Channel, Connection};
 
 use super::message::{declare, decode_job, malformed_properties};
-use super::{Backoff, Outgoing, Shared, connect, is_permanent};
+use super::{Backoff, Outgoing, Retry, Shared, connect, is_permanent};
 use crate::jobs::{
     BoxFuture, Consumer, DeadLetter, Delivery, DeliverySource, Job, JobError, JobKind, Settle,
 };
@@ -24,7 +25,7 @@ pub(super) async fn consume(
     if prefetch == 0 {
         return Err(JobError::invalid("prefetch must be at least 1"));
     }
-    let mut retry = super::Retry::new(&shared.config);
+    let mut retry = Retry::new(&shared.config);
     let link = loop {
         match ConsumerLink::open(&shared, kind, prefetch).await {
             Ok(link) => break link,
@@ -41,13 +42,22 @@ pub(super) async fn consume(
     Ok(Consumer::new(kind, prefetch, Box::new(source)))
 }
 
+/// How often a waiting consumer checks that its connection is still alive: lapin may end a
+/// connection's I/O loop without ending the consumer's stream, which would wait forever.
+const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
+/// Longest wait for an ack to be handed to the connection. An ack issued while the connection
+/// dies may never be answered by lapin; after this the delivery is reported stale (the broker
+/// redelivers it if the ack did not get through, which idempotent workers absorb).
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One connection of a consumer. Dropping it closes the connection, and the broker requeues
 /// whatever was delivered on it and not acked.
 struct ConsumerLink {
     // Field order is drop order: the consumer and channel close before the connection.
     consumer: lapin::Consumer,
-    _channel: Channel,
-    _connection: Connection,
+    channel: Channel,
+    connection: Connection,
 }
 
 impl ConsumerLink {
@@ -75,9 +85,23 @@ impl ConsumerLink {
             .await?;
         Ok(ConsumerLink {
             consumer,
-            _channel: channel,
-            _connection: connection,
+            channel,
+            connection,
         })
+    }
+
+    /// The next item of the stream; `None` when the stream ended or the link is dead.
+    async fn next(&mut self) -> Option<lapin::Result<lapin::message::Delivery>> {
+        loop {
+            match tokio::time::timeout(LIVENESS_CHECK, self.consumer.next()).await {
+                Ok(item) => return item,
+                Err(_) => {
+                    if !self.connection.status().connected() || !self.channel.status().connected() {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -114,7 +138,7 @@ impl AmqpSource {
                 }
                 continue;
             };
-            let delivery = match link.consumer.next().await {
+            let delivery = match link.next().await {
                 Some(Ok(delivery)) => delivery,
                 // The channel or connection broke (or the broker cancelled the consumer, e.g.
                 // the queue was deleted): start over on a new connection.
@@ -172,10 +196,13 @@ struct AmqpSettle {
 
 impl AmqpSettle {
     async fn ack(acker: Acker) -> Result<(), JobError> {
-        match acker.ack(BasicAckOptions::default()).await {
-            Ok(true) => Ok(()),
+        if !acker.usable() {
+            return Err(JobError::DeliveryStale);
+        }
+        match tokio::time::timeout(ACK_TIMEOUT, acker.ack(BasicAckOptions::default())).await {
+            Ok(Ok(true)) => Ok(()),
             // The acker's channel is closed: the broker already requeued the message.
-            Ok(false) | Err(_) => Err(JobError::DeliveryStale),
+            Ok(Ok(false) | Err(_)) | Err(_) => Err(JobError::DeliveryStale),
         }
     }
 

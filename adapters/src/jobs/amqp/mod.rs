@@ -22,21 +22,21 @@
 
 mod consumer;
 pub mod message;
+mod retry;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
     QueueDeleteOptions,
 };
-use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
 use self::message::{QueueNames, dead_properties, declare, job_properties, short};
+pub(crate) use self::retry::{Backoff, Retry, connect, io_error, is_permanent};
 use super::{BoxFuture, Consumer, DeadLetter, Job, JobError, JobKind, JobQueue, QueueDepth};
 
 /// The queue type of the job queues.
@@ -123,99 +123,6 @@ impl AmqpConfig {
     #[must_use]
     pub fn names(&self, kind: JobKind) -> QueueNames {
         QueueNames::new(&self.queue_prefix, kind)
-    }
-}
-
-/// Exponential backoff with jitter between `min` and `max`.
-pub(crate) struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(config: &AmqpConfig) -> Backoff {
-        let min = Duration::from_millis(config.reconnect_backoff_ms_min);
-        Backoff {
-            min,
-            max: Duration::from_millis(config.reconnect_backoff_ms_max),
-            next: min,
-        }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
-    }
-
-    /// Sleeps the current delay (minus up to a quarter, so that many clients spread out).
-    pub(crate) async fn wait(&mut self) {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
-        let quarter = self.next / 4;
-        let jitter = quarter.mul_f64(f64::from(nanos % 1000) / 1000.0);
-        tokio::time::sleep(self.next - jitter).await;
-        self.next = (self.next * 2).min(self.max);
-    }
-}
-
-/// True when retrying cannot help: the broker refused who we are or what we asked for.
-pub(crate) fn is_permanent(error: &lapin::Error) -> bool {
-    let lapin::ErrorKind::ProtocolError(amqp) = error.kind() else {
-        return false;
-    };
-    matches!(
-        amqp.kind(),
-        AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED | AMQPSoftError::PRECONDITIONFAILED)
-            | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED | AMQPHardError::INVALIDPATH)
-    )
-}
-
-/// Opens a connection named `tollgate-jobs-{role}` (shown in the management UI).
-pub(crate) async fn connect(config: &AmqpConfig, role: &str) -> Result<Connection, lapin::Error> {
-    let properties = ConnectionProperties::default()
-        .with_connection_name(format!("tollgate-jobs-{role}").into());
-    let timeout = Duration::from_millis(config.connect_timeout_ms);
-    match tokio::time::timeout(timeout, Connection::connect(&config.url, properties)).await {
-        Ok(result) => result,
-        Err(_) => Err(lapin::Error::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no AMQP connection within {} ms", config.connect_timeout_ms),
-        ))),
-    }
-}
-
-/// Tracks one operation's retries: backoff between attempts, a deadline for all of them.
-struct Retry {
-    backoff: Backoff,
-    deadline: Instant,
-    retry_ms_max: u64,
-}
-
-impl Retry {
-    fn new(config: &AmqpConfig) -> Retry {
-        Retry {
-            backoff: Backoff::new(config),
-            deadline: Instant::now() + Duration::from_millis(config.retry_ms_max),
-            retry_ms_max: config.retry_ms_max,
-        }
-    }
-
-    /// After a failed attempt: `Err` to give up, `Ok` (after the backoff) to try again.
-    async fn failed(&mut self, error: &lapin::Error, what: &str) -> Result<(), JobError> {
-        if is_permanent(error) {
-            return Err(JobError::Refused {
-                message: format!("{what}: {error}"),
-            });
-        }
-        if Instant::now() >= self.deadline {
-            return Err(JobError::unavailable(format!(
-                "{what}: still failing after {} ms: {error}",
-                self.retry_ms_max
-            )));
-        }
-        self.backoff.wait().await;
-        Ok(())
     }
 }
 
@@ -498,10 +405,6 @@ impl Shared {
         letters.sort_by_key(|letter| letter.at);
         Ok(letters)
     }
-}
-
-fn io_error(message: &str) -> lapin::Error {
-    lapin::Error::from(std::io::Error::other(message.to_owned()))
 }
 
 /// The job queue on RabbitMQ. Cheap to clone; clones share the publisher connection.
