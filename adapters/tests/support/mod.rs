@@ -1,0 +1,3 @@
+//! Helpers shared by the adapters' integration tests.
+
+pub mod rabbitmq;
