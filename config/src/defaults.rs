@@ -73,6 +73,34 @@ pub const FILES_BATCH_LEN_MAX: u64 = 5000;
 pub const MEDIATION_PAST_DAYS: u64 = 60;
 /// `mediation.future_hours`.
 pub const MEDIATION_FUTURE_HOURS: u64 = 24;
+/// `amqp.url`: a local RabbitMQ with its default user, vhost `/`.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// `amqp.queue_prefix`.
+pub const AMQP_QUEUE_PREFIX: &str = "tollgate.jobs";
+/// `amqp.delivery_limit`.
+pub const AMQP_DELIVERY_LIMIT: u64 = 20;
+/// `amqp.reconnect_backoff_ms_min`.
+pub const AMQP_RECONNECT_BACKOFF_MS_MIN: u64 = 100;
+/// `amqp.reconnect_backoff_ms_max`.
+pub const AMQP_RECONNECT_BACKOFF_MS_MAX: u64 = 5_000;
+/// `amqp.retry_ms_max`.
+pub const AMQP_RETRY_MS_MAX: u64 = 60_000;
+/// `amqp.connect_timeout_ms`.
+pub const AMQP_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// `amqp.publish_window_len_max`.
+pub const AMQP_PUBLISH_WINDOW_LEN_MAX: u64 = 256;
+/// `billing.workers_enabled`.
+pub const BILLING_WORKERS_ENABLED: bool = true;
+/// `billing.prefetch`.
+pub const BILLING_PREFETCH: u64 = 8;
+/// `billing.timezone`.
+pub const BILLING_TIMEZONE: &str = "UTC";
+/// `billing.series` (empty: no series code).
+pub const BILLING_SERIES: &str = "";
+/// `billing.attempts_max`.
+pub const BILLING_ATTEMPTS_MAX: u64 = 5;
+/// `billing.republish_interval_ms`.
+pub const BILLING_REPUBLISH_INTERVAL_MS: u64 = 5_000;
 
 /// Allowed values of every bounded key. A limit on everything: no key is unbounded.
 pub mod limits {
@@ -168,4 +196,32 @@ pub mod limits {
     pub const ENRICH_ATTRIBUTE_LEN: RangeInclusive<usize> = 1..=64;
     /// `mediation.enrich[].value` length in bytes.
     pub const ENRICH_VALUE_LEN: RangeInclusive<usize> = 1..=256;
+    /// `amqp.url` length in bytes.
+    pub const AMQP_URL_LEN: RangeInclusive<usize> = 1..=2048;
+    /// `amqp.queue_prefix` length: the longest broker name, `{prefix}.settlement.dead`, must
+    /// fit an AMQP short string (255 bytes).
+    pub const AMQP_QUEUE_PREFIX_LEN: RangeInclusive<usize> = 1..=200;
+    /// `amqp.delivery_limit`.
+    pub const AMQP_DELIVERY_LIMIT: RangeInclusive<u64> = 1..=1000;
+    /// `amqp.reconnect_backoff_ms_min` (up to a minute; at most `reconnect_backoff_ms_max`).
+    pub const AMQP_RECONNECT_BACKOFF_MS_MIN: RangeInclusive<u64> = 1..=60_000;
+    /// `amqp.reconnect_backoff_ms_max` (up to ten minutes).
+    pub const AMQP_RECONNECT_BACKOFF_MS_MAX: RangeInclusive<u64> = 1..=600_000;
+    /// `amqp.retry_ms_max` (up to an hour; 0 = no retry).
+    pub const AMQP_RETRY_MS_MAX: RangeInclusive<u64> = 0..=3_600_000;
+    /// `amqp.connect_timeout_ms` (100 ms to ten minutes).
+    pub const AMQP_CONNECT_TIMEOUT_MS: RangeInclusive<u64> = 100..=600_000;
+    /// `amqp.publish_window_len_max`.
+    pub const AMQP_PUBLISH_WINDOW_LEN_MAX: RangeInclusive<u64> = 1..=65_535;
+    /// `billing.prefetch`.
+    pub const BILLING_PREFETCH: RangeInclusive<u64> = 1..=1000;
+    /// `billing.timezone` length in bytes (the longest IANA name has 32).
+    pub const BILLING_TIMEZONE_LEN: RangeInclusive<usize> = 1..=64;
+    /// `billing.series` length: what the invoice numbering of the domain accepts
+    /// (`domain::billing::numbering::SERIES_LEN_MAX`); 0 = no series code.
+    pub const BILLING_SERIES_LEN: RangeInclusive<usize> = 0..=16;
+    /// `billing.attempts_max`.
+    pub const BILLING_ATTEMPTS_MAX: RangeInclusive<u64> = 1..=100;
+    /// `billing.republish_interval_ms` (100 ms to an hour).
+    pub const BILLING_REPUBLISH_INTERVAL_MS: RangeInclusive<u64> = 100..=3_600_000;
 }

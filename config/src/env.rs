@@ -66,6 +66,22 @@ pub const KEYS: &[&str] = &[
     "mediation.future_hours",
     "mediation.duplicate_key",
     "mediation.mapping_path",
+    "jobs.backend",
+    "amqp.url",
+    "amqp.queue_prefix",
+    "amqp.queue_type",
+    "amqp.delivery_limit",
+    "amqp.reconnect_backoff_ms_min",
+    "amqp.reconnect_backoff_ms_max",
+    "amqp.retry_ms_max",
+    "amqp.connect_timeout_ms",
+    "amqp.publish_window_len_max",
+    "billing.workers_enabled",
+    "billing.prefetch",
+    "billing.timezone",
+    "billing.series",
+    "billing.attempts_max",
+    "billing.republish_interval_ms",
 ];
 
 /// Keys set in the file only, with no environment variable: lists of tables.
@@ -148,6 +164,9 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvVars {
 
 /// Sections, for telling a mistyped override (`TOLLGATE_HTTP_LISTEN`) from an unrelated
 /// `TOLLGATE_*` variable (`TOLLGATE_SCYLLA_NODES`, read by the storage contract tests).
+/// `TOLLGATE_AMQP_URL`, which points the RabbitMQ tests at a broker, is reported as a near miss
+/// of `TOLLGATE_AMQP__URL`: silently connecting a node to the default broker instead would be
+/// worse than refusing to start.
 const SECTIONS: &[&str] = &[
     "NODE",
     "HTTP",
@@ -165,6 +184,9 @@ const SECTIONS: &[&str] = &[
     "KAFKA",
     "FILES",
     "MEDIATION",
+    "JOBS",
+    "AMQP",
+    "BILLING",
 ];
 
 /// For a `TOLLGATE_*` variable that is not a key's override: `Some((key, message))` when it

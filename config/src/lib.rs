@@ -76,6 +76,12 @@ pub struct NodeConfig {
     pub files: FilesConfig,
     /// `[mediation]`.
     pub mediation: MediationConfig,
+    /// `[jobs]`.
+    pub jobs: JobsConfig,
+    /// `[amqp]`.
+    pub amqp: AmqpSettings,
+    /// `[billing]`.
+    pub billing: BillingConfig,
 }
 
 impl Default for NodeConfig {
@@ -165,6 +171,28 @@ impl Default for NodeConfig {
                 filters: Vec::new(),
                 enrich: Vec::new(),
                 duplicate_key: DuplicateKey::RecordId,
+            },
+            jobs: JobsConfig {
+                backend: JobsBackend::Embedded,
+            },
+            amqp: AmqpSettings {
+                url: defaults::AMQP_URL.to_string(),
+                queue_prefix: defaults::AMQP_QUEUE_PREFIX.to_string(),
+                queue_type: AmqpQueueKind::Quorum,
+                delivery_limit: defaults::AMQP_DELIVERY_LIMIT as u32,
+                reconnect_backoff_ms_min: defaults::AMQP_RECONNECT_BACKOFF_MS_MIN,
+                reconnect_backoff_ms_max: defaults::AMQP_RECONNECT_BACKOFF_MS_MAX,
+                retry_ms_max: defaults::AMQP_RETRY_MS_MAX,
+                connect_timeout_ms: defaults::AMQP_CONNECT_TIMEOUT_MS,
+                publish_window_len_max: defaults::AMQP_PUBLISH_WINDOW_LEN_MAX as usize,
+            },
+            billing: BillingConfig {
+                workers_enabled: defaults::BILLING_WORKERS_ENABLED,
+                prefetch: defaults::BILLING_PREFETCH as u16,
+                timezone: defaults::BILLING_TIMEZONE.to_string(),
+                series: defaults::BILLING_SERIES.to_string(),
+                attempts_max: defaults::BILLING_ATTEMPTS_MAX as u32,
+                republish_interval_ms: defaults::BILLING_REPUBLISH_INTERVAL_MS,
             },
         }
     }
@@ -387,11 +415,34 @@ impl NodeConfig {
                         .collect(),
                 ),
             }),
+            jobs: Some(RawJobs {
+                backend: Some(self.jobs.backend),
+            }),
+            amqp: Some(RawAmqp {
+                url: Some(self.amqp.url.clone()),
+                queue_prefix: Some(self.amqp.queue_prefix.clone()),
+                queue_type: Some(self.amqp.queue_type),
+                delivery_limit: Some(u64::from(self.amqp.delivery_limit)),
+                reconnect_backoff_ms_min: Some(self.amqp.reconnect_backoff_ms_min),
+                reconnect_backoff_ms_max: Some(self.amqp.reconnect_backoff_ms_max),
+                retry_ms_max: Some(self.amqp.retry_ms_max),
+                connect_timeout_ms: Some(self.amqp.connect_timeout_ms),
+                publish_window_len_max: Some(self.amqp.publish_window_len_max as u64),
+            }),
+            billing: Some(RawBilling {
+                workers_enabled: Some(self.billing.workers_enabled),
+                prefetch: Some(u64::from(self.billing.prefetch)),
+                timezone: Some(self.billing.timezone.clone()),
+                series: Some(self.billing.series.clone()),
+                attempts_max: Some(u64::from(self.billing.attempts_max)),
+                republish_interval_ms: Some(self.billing.republish_interval_ms),
+            }),
         }
     }
 
     /// The configuration as a TOML file with every key written out (the effective
-    /// configuration, e.g. for a startup log or `check-config`).
+    /// configuration, e.g. for a startup log or `check-config`). It holds `amqp.url` as
+    /// written, password included; `Debug` of [`AmqpSettings`] hides it.
     pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(&self.to_raw())
     }

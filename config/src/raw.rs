@@ -11,7 +11,9 @@ use rust_decimal::Decimal;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::sections::{DuplicateKey, JwtAlgorithm, LogFormat, LogLevel};
+use crate::sections::{
+    AmqpQueueKind, DuplicateKey, JobsBackend, JwtAlgorithm, LogFormat, LogLevel,
+};
 
 /// The whole file: one optional table per section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,12 @@ pub struct RawConfig {
     pub files: Option<RawFiles>,
     /// `[mediation]`.
     pub mediation: Option<RawMediation>,
+    /// `[jobs]`.
+    pub jobs: Option<RawJobs>,
+    /// `[amqp]`.
+    pub amqp: Option<RawAmqp>,
+    /// `[billing]`.
+    pub billing: Option<RawBilling>,
 }
 
 /// `[node]`: identity and data directory.
@@ -337,6 +345,56 @@ pub struct RawEnrich {
     pub attribute: Option<String>,
     /// Value of the attribute.
     pub value: Option<String>,
+}
+
+/// `[jobs]`: where bill-cycle, collection and settlement jobs are queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobs {
+    /// Job queue backend.
+    pub backend: Option<JobsBackend>,
+}
+
+/// `[amqp]`: the RabbitMQ job queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAmqp {
+    /// Broker URL.
+    pub url: Option<String>,
+    /// Prefix of every queue and exchange name.
+    pub queue_prefix: Option<String>,
+    /// Quorum or classic queues.
+    pub queue_type: Option<AmqpQueueKind>,
+    /// Deliveries of one message before the broker dead-letters it.
+    pub delivery_limit: Option<u64>,
+    /// First reconnection delay.
+    pub reconnect_backoff_ms_min: Option<u64>,
+    /// Longest reconnection delay.
+    pub reconnect_backoff_ms_max: Option<u64>,
+    /// How long broker operations keep retrying.
+    pub retry_ms_max: Option<u64>,
+    /// Longest wait for one connection attempt.
+    pub connect_timeout_ms: Option<u64>,
+    /// Most publishes awaiting their confirm at once.
+    pub publish_window_len_max: Option<u64>,
+}
+
+/// `[billing]`: the bill-cycle workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBilling {
+    /// This node consumes bill-cycle jobs.
+    pub workers_enabled: Option<bool>,
+    /// Most unacked jobs per worker.
+    pub prefetch: Option<u64>,
+    /// IANA time zone of billing periods.
+    pub timezone: Option<String>,
+    /// Value of `{series}` in the invoice number template.
+    pub series: Option<String>,
+    /// Requeues of a job failing with a storage error before it is dead-lettered.
+    pub attempts_max: Option<u64>,
+    /// How often unpublished jobs of runs are published again.
+    pub republish_interval_ms: Option<u64>,
 }
 
 /// An exact money amount written as a string (`"12.50"`) or an integer (`12`); floats are refused.

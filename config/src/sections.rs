@@ -10,6 +10,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod jobs;
+
+pub use jobs::*;
+
 /// `[node]`: identity and data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSettings {

@@ -1956,3 +1956,5 @@ fn mapping_path_env_overrides() {
     }
     assert_eq!(err.problems().len(), 3, "{rendered}");
 }
+
+mod jobs;

@@ -16,6 +16,8 @@ use crate::env::{KEYS, env_var_name, unknown_variable};
 use crate::raw::*;
 use crate::sections::*;
 
+mod jobs;
+
 /// A problem found by validation.
 pub(crate) struct Found {
     /// Key path.
@@ -148,6 +150,9 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
     let kafka = kafka(c, raw.kafka.clone().unwrap_or_default());
     let files = files(c, raw.files.clone().unwrap_or_default(), &node.data_dir);
     let mediation = mediation(c, raw.mediation.clone().unwrap_or_default());
+    let jobs = jobs::jobs(raw.jobs.clone().unwrap_or_default());
+    let amqp = jobs::amqp(c, raw.amqp.clone().unwrap_or_default());
+    let billing = jobs::billing(c, raw.billing.clone().unwrap_or_default());
     if u64::from(mediation.past_days) > dedupe_horizon_days {
         // A record older than the horizon could be charged twice: its id is forgotten.
         c.cross_problem(
@@ -191,6 +196,9 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
         kafka,
         files,
         mediation,
+        jobs,
+        amqp,
+        billing,
     }
 }
 
