@@ -6,9 +6,12 @@
 //!
 //! Built from Step 2 on: the embedded store lives in [`embedded`]; the ledger's storage contract
 //! on top of it in [`ledger`]; the administration storage contract (users, tokens, roles,
-//! catalogue drafts and versions, audit trail) on the same store in [`admin`].
+//! catalogue drafts and versions, audit trail) on the same store in [`admin`]; customer data
+//! (customers, account hierarchies, subscriptions, billing setup, change history) in
+//! [`customers`].
 
 pub mod admin;
+pub mod customers;
 pub mod embedded;
 pub mod kafka;
 pub mod ledger;
