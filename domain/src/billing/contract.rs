@@ -275,6 +275,52 @@ fn customers(store: &dyn CustomerStore) -> Result<(), String> {
         io(store.history(&CustomerId::new("carla"), None, 100))?.len() == count,
         "an identical update writes no history",
     )?;
+    let patched = ok(
+        store.apply(
+            CustomerCommand::PatchCustomer {
+                id: CustomerId::new("carla"),
+                patch: json!({"phone": "+4930123456", "custom": {"tier": null, "pets": 2}}),
+            },
+            &by("r-p"),
+        ),
+        "patch",
+    )?;
+    let carla = io(store.customer(&CustomerId::new("carla")))?.ok_or("carla")?;
+    ensure(
+        carla.phone.as_deref() == Some("+4930123456")
+            && !carla.custom.contains_key("tier")
+            && carla.custom.get("pets") == Some(&json!(2))
+            && carla.segment.as_deref() == Some("smb")
+            && patched.operation == "customer.update",
+        "a merge patch changes only what it names",
+    )?;
+    refused(
+        store.apply(
+            CustomerCommand::PatchCustomer {
+                id: CustomerId::new("carla"),
+                patch: json!({"email": "nope"}),
+            },
+            &by("r-p"),
+        ),
+        "customer.invalid",
+        "a patch is validated",
+    )?;
+    refused(
+        store.apply(
+            CustomerCommand::PatchCustomer {
+                id: CustomerId::new("carla"),
+                patch: json!({"id": "other"}),
+            },
+            &by("r-p"),
+        ),
+        "customer.id_immutable",
+        "a patch cannot change the id",
+    )?;
+    refused(
+        create(company("bad id", "Spaces")?),
+        "customer.invalid",
+        "ids are URL-safe",
+    )?;
     refused(
         store.apply(
             CustomerCommand::UpdateCustomer(company("ghost", "Ghost")?),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::customer::FieldError;
+use super::customer::{Customer, FieldError};
 use super::error::BillingError;
 use super::hierarchy::Account;
 use super::setup::BillingSetup;
@@ -17,6 +17,7 @@ use super::subscription::{Subscription, SubscriptionStatus};
 use crate::admin::AuditId;
 use crate::admin::audit::redact;
 use crate::ids::{CustomerId, SubscriptionId};
+use crate::ledger::StoreError;
 
 /// Rows read per page when a check walks every subscription.
 const SCAN_CHUNK: usize = 1_000;
@@ -59,6 +60,47 @@ fn invalid(code: &'static str, path: &str, message: impl Into<String>) -> Custom
     }
 }
 
+/// Longest id of a customer, account or subscription.
+pub const ID_LEN_MAX: usize = 64;
+
+/// Ids are 1..=64 of `A-Z a-z 0-9 . _ : -`, so they are safe in URLs and storage keys.
+fn check_id(code: &'static str, id: &str) -> Result<(), CustomerStoreError> {
+    let valid = !id.is_empty()
+        && id.len() <= ID_LEN_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            code,
+            "id",
+            format!("{id:?}: ids are 1..={ID_LEN_MAX} of A-Z a-z 0-9 . _ : -"),
+        ))
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in members {
+            if value.is_null() {
+                fields.remove(key);
+            } else {
+                merge_patch(fields.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
 /// Checks `command` against the state `store` reads and returns what to write, with the
 /// history entry (also the audit record) of the change. A replacement identical to the stored
 /// record gives an empty write and an entry whose `before` equals its `after`.
@@ -70,6 +112,7 @@ pub fn plan<S: CustomerStore + ?Sized>(
     let mut write = CustomerWrite::default();
     let entry = match command {
         CustomerCommand::CreateCustomer(customer) => {
+            check_id("customer.invalid", customer.id.as_str())?;
             customer
                 .validate(by.today())
                 .map_err(|problems| CustomerStoreError::Invalid {
@@ -92,6 +135,35 @@ pub fn plan<S: CustomerStore + ?Sized>(
             );
             write.customers.push(customer);
             entry
+        }
+        CustomerCommand::PatchCustomer { id, patch } => {
+            let before = store
+                .customer(&id)?
+                .ok_or_else(|| customer_not_found(&id))?;
+            if !patch.is_object() {
+                return Err(invalid(
+                    "customer.invalid",
+                    "",
+                    "a merge patch is a JSON object",
+                ));
+            }
+            let mut value =
+                serde_json::to_value(&before).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            merge_patch(&mut value, &patch);
+            if value.get("id") != Some(&Value::String(id.to_string())) {
+                return Err(CustomerStoreError::Refused {
+                    code: "customer.id_immutable",
+                    message: "a customer's id cannot change".into(),
+                });
+            }
+            let customer: Customer = serde_path_to_error::deserialize(value).map_err(|e| {
+                invalid(
+                    "customer.invalid",
+                    &e.path().to_string(),
+                    e.inner().to_string(),
+                )
+            })?;
+            return plan(store, CustomerCommand::UpdateCustomer(customer), by);
         }
         CustomerCommand::UpdateCustomer(customer) => {
             let before = store
@@ -118,6 +190,7 @@ pub fn plan<S: CustomerStore + ?Sized>(
             entry
         }
         CustomerCommand::CreateAccount(account) => {
+            check_id("account.invalid", account.id.as_str())?;
             if store.account(&account.id)?.is_some() {
                 return Err(CustomerStoreError::Conflict {
                     code: "account.exists",
@@ -169,6 +242,7 @@ pub fn plan<S: CustomerStore + ?Sized>(
             entry
         }
         CustomerCommand::CreateSubscription(subscription) => {
+            check_id("subscription.invalid", subscription.id.as_str())?;
             if store.subscription(&subscription.id)?.is_some() {
                 return Err(CustomerStoreError::Conflict {
                     code: "subscription.exists",
@@ -282,9 +356,6 @@ fn check_account<S: CustomerStore + ?Sized>(
     store: &S,
     account: &Account,
 ) -> Result<(), CustomerStoreError> {
-    if account.id.as_str().trim().is_empty() {
-        return Err(invalid("account.invalid", "id", "must not be empty"));
-    }
     if account.tax_jurisdiction.trim().is_empty() {
         return Err(invalid(
             "account.invalid",
@@ -318,9 +389,6 @@ fn check_subscription<S: CustomerStore + ?Sized>(
     store: &S,
     subscription: &Subscription,
 ) -> Result<CustomerId, CustomerStoreError> {
-    if subscription.id.as_str().trim().is_empty() {
-        return Err(invalid("subscription.invalid", "id", "must not be empty"));
-    }
     if subscription.product.trim().is_empty() {
         return Err(invalid(
             "subscription.invalid",

@@ -116,6 +116,13 @@ pub enum CustomerCommand {
     CreateCustomer(Customer),
     /// Replace a customer (`customer.not_found` if absent).
     UpdateCustomer(Customer),
+    /// Apply a JSON merge patch (RFC 7396) to a customer, atomically with the check.
+    PatchCustomer {
+        /// Customer.
+        id: CustomerId,
+        /// The patch: an object whose `null` members remove fields.
+        patch: Value,
+    },
     /// Create an account (`account.exists` if the id is taken).
     CreateAccount(Account),
     /// Replace an account; its customer cannot change.
