@@ -29,7 +29,7 @@ use tollgate_domain::ids::{AccountId, CustomerId, SubscriptionId};
 use tollgate_domain::ledger::StoreError;
 
 use crate::admin::put_audit;
-use crate::embedded::{EmbeddedStore, WriteBatch};
+use crate::embedded::{EmbeddedStore, KeyValue, WriteBatch};
 use crate::ledger::convert;
 
 const CUSTOMERS: &str = "customers";
@@ -128,7 +128,7 @@ impl EmbeddedCustomerStore {
         prefix: &[u8],
         after: Option<Vec<u8>>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         let mut found = Vec::new();
         // Start just before the prefix: the largest key below it is unknown, so scan from the
         // prefix itself with `scan_prefix` first, then continue with `scan_after`.

@@ -298,7 +298,7 @@ impl CustomerFilter {
                 None => true,
                 Some(wanted) => match found {
                     Value::String(text) => text == wanted,
-                    other => other.to_string() == *wanted,
+                    other => serde_json::from_str::<Value>(wanted).is_ok_and(|w| w == *other),
                 },
             })
         });
