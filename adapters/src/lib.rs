@@ -6,11 +6,14 @@
 //!
 //! Built from Step 2 on: the embedded store lives in [`embedded`]; the ledger's storage contract
 //! on top of it in [`ledger`]; the administration storage contract (users, tokens, roles,
-//! catalogue drafts and versions, audit trail) on the same store in [`admin`]; the durable job
-//! queues of bill-cycle, collection and settlement runs (RabbitMQ and embedded) in [`jobs`].
+//! catalogue drafts and versions, audit trail) on the same store in [`admin`]; customer data
+//! (customers, account hierarchies, subscriptions, billing setup, change history) in
+//! [`customers`]; bill runs and invoices in [`bill_runs`]; the durable job queues of
+//! bill-cycle, collection and settlement runs (RabbitMQ and embedded) in [`jobs`].
 
 pub mod admin;
 pub mod bill_runs;
+pub mod customers;
 pub mod embedded;
 pub mod jobs;
 pub mod kafka;

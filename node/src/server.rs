@@ -9,6 +9,7 @@ use actix::Arbiter;
 use actix_web::{App, HttpServer, web};
 use tollgate_actors::{ActorMetrics, Profiles, Router, Settings, Shared};
 use tollgate_adapters::admin::EmbeddedAdminStore;
+use tollgate_adapters::customers::EmbeddedCustomerStore;
 use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
 use tollgate_adapters::ledger::EmbeddedLedgerStore;
 use tollgate_adapters::mediation::EmbeddedIngestStore;
@@ -49,6 +50,8 @@ pub struct Prepared {
     pub admin: Arc<dyn AdminStore>,
     /// Ingestion storage (source positions and counters, suspense), in the same engine.
     pub ingest: Arc<dyn IngestStore>,
+    /// Customer data (customers, accounts, subscriptions, billing setup), in the same engine.
+    pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
 }
 
 /// Loads the catalogue, the profiles and opens the storage named by the configuration.
@@ -67,6 +70,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         ledger: store,
         admin,
         ingest,
+        customers,
     } = open_storage(&config)?;
     Ok(Prepared {
         config,
@@ -75,6 +79,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         store,
         admin,
         ingest,
+        customers,
     })
 }
 
@@ -86,6 +91,8 @@ pub struct Stores {
     pub admin: Arc<dyn AdminStore>,
     /// Ingestion (positions, counters, suspense).
     pub ingest: Arc<dyn IngestStore>,
+    /// Customer data.
+    pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
 }
 
 /// Opens the storage engine named by the configuration: one embedded store shared by the
@@ -108,6 +115,7 @@ pub fn open_storage(config: &NodeConfig) -> Result<Stores, String> {
             Ok(Stores {
                 ledger: Arc::new(EmbeddedLedgerStore::with_store(engine.clone())),
                 admin: Arc::new(EmbeddedAdminStore::new(engine.clone())),
+                customers: Arc::new(EmbeddedCustomerStore::new(engine.clone())),
                 ingest: Arc::new(EmbeddedIngestStore::new(engine)),
             })
         }
@@ -173,6 +181,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         store,
         admin,
         ingest,
+        customers,
     } = prepared;
     let access = Arc::new(AccessControl::open(admin, &config.auth)?);
     let declared = api::declared_openapi();
@@ -287,6 +296,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         store,
         access,
         catalogue: catalogue_admin,
+        customers,
         registry,
         ready: AtomicBool::new(true),
         openapi: api::served_openapi(&declared, &config.auth.public_paths),

@@ -46,6 +46,7 @@ fn matrix() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "mediation.write",
                 "billing.read",
                 "billing.run",
+                "billing.setup",
                 "period.close",
                 "period.reopen",
                 "payment.write",

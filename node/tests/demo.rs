@@ -43,4 +43,8 @@ fn demo_runs_and_accounts_for_every_cdr() {
     assert_eq!(ingested, rated + duplicates + suspended, "{line}");
     assert!(stdout.contains("sessions: "), "{stdout}");
     assert!(stdout.contains("p99"), "{stdout}");
+    assert!(
+        stdout.contains("customers: globex with 6 accounts"),
+        "{stdout}"
+    );
 }

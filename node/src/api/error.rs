@@ -223,3 +223,37 @@ pub enum Errors {
     #[response(status = 503, description = "Temporarily unavailable; retry")]
     Unavailable(ErrorBody),
 }
+
+impl From<tollgate_domain::billing::CustomerStoreError> for ApiError {
+    fn from(e: tollgate_domain::billing::CustomerStoreError) -> ApiError {
+        use tollgate_domain::billing::CustomerStoreError as E;
+        let status = match &e {
+            E::Store(s) => return ApiError::storage(s),
+            E::NotFound { .. } => StatusCode::NOT_FOUND,
+            _ if e.is_state_conflict() => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let details = match &e {
+            E::Invalid { problems, .. } => json!({
+                "path": problems.first().map(|p| p.path.clone()),
+                "problems": problems,
+            }),
+            _ => serde_json::Value::Null,
+        };
+        let message = match &e {
+            E::Invalid { problems, .. } => problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        ApiError::new(status, e.code(), message).with_details(details)
+    }
+}
+
+impl From<tollgate_domain::ledger::StoreError> for ApiError {
+    fn from(e: tollgate_domain::ledger::StoreError) -> ApiError {
+        ApiError::storage(&e)
+    }
+}

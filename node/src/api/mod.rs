@@ -3,10 +3,13 @@
 //! requires (its `bearer` security scope); [`auth::gate`] enforces exactly what the document
 //! says. Errors are `{ "error": { "code", "message", "details" } }` with stable codes.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod billing_setup;
 pub mod body;
 pub mod catalogue;
+pub mod customers;
 pub mod error;
 pub mod mediation;
 pub mod ops;
@@ -15,6 +18,7 @@ pub mod recycle;
 pub mod rerate;
 pub mod sessions;
 pub mod subscribers;
+pub mod subscriptions;
 pub mod usage;
 pub mod users;
 
@@ -39,6 +43,8 @@ pub struct AppState {
     pub access: Arc<AccessControl>,
     /// Catalogue drafts and versions.
     pub catalogue: Arc<crate::catalogue_admin::CatalogueAdmin>,
+    /// Customers, accounts, subscriptions and the billing setup.
+    pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
     /// Batches of records into durable transactions (ledger, suspense, positions, counters).
     pub ingestor: Arc<crate::ingest::Ingestor>,
     /// Metrics registry served at /metrics.
@@ -92,7 +98,8 @@ impl utoipa::Modify for BearerScheme {
     info(
         title = "Tollgate API",
         description = "Rating, charging and billing: usage ingest, real-time sessions, \
-                       balances, catalogue, users and audit. Every operation names the \
+                       balances, catalogue, customers, accounts, subscriptions, billing setup, \
+                       users and audit. Every operation names the \
                        permission it requires as its bearer scope.",
         license(name = "Apache-2.0")
     ),
@@ -105,6 +112,10 @@ impl utoipa::Modify for BearerScheme {
         (name = "access", description = "Users, tokens, roles, permissions"),
         (name = "audit", description = "Who changed what"),
         (name = "catalogue", description = "Catalogue drafts, validation, publishing, versions"),
+        (name = "customers", description = "Customers, their change history"),
+        (name = "accounts", description = "Billing accounts and corporate hierarchies (who pays for whom)"),
+        (name = "subscriptions", description = "Subscriptions and their dated lifecycle"),
+        (name = "billing", description = "Billing setup: cycles, price list, discounts, taxes, numbering"),
     )
 )]
 pub struct ApiDoc;
@@ -158,7 +169,24 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(catalogue::validate)
         .service(catalogue::publish)
         .service(recycle::recycle)
-        .service(rerate::rerate);
+        .service(rerate::rerate)
+        .service(customers::list_customers)
+        .service(customers::create_customer)
+        .service(customers::get_customer)
+        .service(customers::put_customer)
+        .service(customers::patch_customer)
+        .service(customers::customer_history)
+        .service(accounts::list_accounts)
+        .service(accounts::create_account)
+        .service(accounts::get_account)
+        .service(accounts::put_account)
+        .service(accounts::account_subtree)
+        .service(subscriptions::list_subscriptions)
+        .service(subscriptions::create_subscription)
+        .service(subscriptions::get_subscription)
+        .service(subscriptions::change_status)
+        .service(billing_setup::get_setup)
+        .service(billing_setup::put_setup);
 }
 
 /// The OpenAPI document of every documented route, as the code declares it.

@@ -1,6 +1,7 @@
 //! `tollgate demo`: a node on the embedded store with the sample catalogue and generated
 //! subscribers; a stretch of generated CDRs and concurrent prepaid sessions driven through the
-//! same paths the API uses; a summary; then the API stays up until Ctrl-C.
+//! same paths the API uses; a corporate customer with a hierarchy and subscriptions
+//! ([`super::demo_customers`]); a summary; then the API stays up until Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -305,6 +306,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
     config.auth.bootstrap_token_sha256 = Some(crate::access::sha256_hex(token.as_bytes()));
     let mut prepared = server::prepare(config)?;
     prepared.profiles = profiles();
+    // The office subscribers (every tenth postpaid one) belong to the demo corporate.
+    let office: Vec<String> = (0..6).map(|i| subscriber(i * 10).to_string()).collect();
+    let customers_line = super::demo_customers::seed(prepared.customers.as_ref(), &office)?;
     let seconds = args.seconds;
     actix::System::new().block_on(async move {
         let running = server::start(prepared)?;
@@ -354,12 +358,15 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
             total.sessions_granted, total.sessions_refused, total.session_charged
         );
         println!("  request latency (durable): {}", percentiles(&session_latency));
+        println!("{customers_line}");
         let url = format!("http://{}", running.addr);
         println!("\nlook around (admin token for this run: {token}):");
         println!("  export TOLLGATE_TOKEN={token}");
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/subscribers/{}/balance", subscriber(POSTPAID));
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/subscribers/{}/usage?limit=3", subscriber(1));
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/audit");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/accounts/globex-bremen/subtree");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/customers/globex/history");
         println!("  curl {url}/v1/openapi.json\n  curl {url}/metrics");
         if args.exit {
             running.server.stop(true).await;
