@@ -5,6 +5,7 @@
 
 mod access;
 mod api;
+mod billing;
 mod catalogue_admin;
 mod catalogue_file;
 mod commands;

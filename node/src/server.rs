@@ -9,13 +9,18 @@ use actix::Arbiter;
 use actix_web::{App, HttpServer, web};
 use tollgate_actors::{ActorMetrics, Profiles, Router, Settings, Shared};
 use tollgate_adapters::admin::EmbeddedAdminStore;
+use tollgate_adapters::bill_runs::EmbeddedBillRunStore;
 use tollgate_adapters::customers::EmbeddedCustomerStore;
 use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
+use tollgate_adapters::jobs::JobQueue;
+use tollgate_adapters::jobs::amqp::{AmqpConfig, AmqpJobQueue, AmqpQueueType};
+use tollgate_adapters::jobs::embedded::EmbeddedJobQueue;
 use tollgate_adapters::ledger::EmbeddedLedgerStore;
 use tollgate_adapters::mediation::EmbeddedIngestStore;
 use tollgate_cluster::ShardMap;
 use tollgate_config::{NodeConfig, StorageEngine};
 use tollgate_domain::admin::AdminStore;
+use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::catalogue::{Catalogue, Timeline};
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{LedgerStore, Thresholds};
@@ -52,6 +57,10 @@ pub struct Prepared {
     pub ingest: Arc<dyn IngestStore>,
     /// Customer data (customers, accounts, subscriptions, billing setup), in the same engine.
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    /// Bill runs and invoices, in the same engine.
+    pub bill_runs: Arc<dyn BillRunStore>,
+    /// The embedded engine (the embedded job queue lives in it).
+    pub engine: Arc<EmbeddedStore>,
 }
 
 /// Loads the catalogue, the profiles and opens the storage named by the configuration.
@@ -71,6 +80,8 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         admin,
         ingest,
         customers,
+        bill_runs,
+        engine,
     } = open_storage(&config)?;
     Ok(Prepared {
         config,
@@ -80,6 +91,8 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         admin,
         ingest,
         customers,
+        bill_runs,
+        engine,
     })
 }
 
@@ -93,6 +106,10 @@ pub struct Stores {
     pub ingest: Arc<dyn IngestStore>,
     /// Customer data.
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    /// Bill runs and invoices.
+    pub bill_runs: Arc<dyn BillRunStore>,
+    /// The engine itself.
+    pub engine: Arc<EmbeddedStore>,
 }
 
 /// Opens the storage engine named by the configuration: one embedded store shared by the
@@ -116,6 +133,8 @@ pub fn open_storage(config: &NodeConfig) -> Result<Stores, String> {
                 ledger: Arc::new(EmbeddedLedgerStore::with_store(engine.clone())),
                 admin: Arc::new(EmbeddedAdminStore::new(engine.clone())),
                 customers: Arc::new(EmbeddedCustomerStore::new(engine.clone())),
+                bill_runs: Arc::new(EmbeddedBillRunStore::new(engine.clone())),
+                engine: engine.clone(),
                 ingest: Arc::new(EmbeddedIngestStore::new(engine)),
             })
         }
@@ -182,6 +201,8 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         admin,
         ingest,
         customers,
+        bill_runs,
+        engine,
     } = prepared;
     let access = Arc::new(AccessControl::open(admin, &config.auth)?);
     let declared = api::declared_openapi();
@@ -290,6 +311,14 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     } else {
         None
     };
+    let billing = start_billing(
+        &config,
+        customers.clone(),
+        bill_runs,
+        engine,
+        &router,
+        store.clone(),
+    )?;
     let state = web::Data::new(AppState {
         router: router.clone(),
         ingestor,
@@ -297,6 +326,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         access,
         catalogue: catalogue_admin,
         customers,
+        billing,
         registry,
         ready: AtomicBool::new(true),
         openapi: api::served_openapi(&declared, &config.auth.public_paths),
@@ -382,4 +412,71 @@ fn spawn_dedupe_purge(store: Arc<dyn LedgerStore>, horizon_days: u32) {
             }
         }
     });
+}
+
+/// The adapter's AMQP settings from the node configuration.
+fn amqp_config(settings: &tollgate_config::AmqpSettings, prefetch: u16) -> AmqpConfig {
+    let mut c = AmqpConfig::new(settings.url.clone());
+    c.queue_prefix = settings.queue_prefix.clone();
+    c.prefetch = prefetch;
+    c.queue_type = match settings.queue_type {
+        tollgate_config::AmqpQueueKind::Quorum => AmqpQueueType::Quorum,
+        tollgate_config::AmqpQueueKind::Classic => AmqpQueueType::Classic,
+    };
+    c.delivery_limit = settings.delivery_limit;
+    c.reconnect_backoff_ms_min = settings.reconnect_backoff_ms_min;
+    c.reconnect_backoff_ms_max = settings.reconnect_backoff_ms_max;
+    c.retry_ms_max = settings.retry_ms_max;
+    c.connect_timeout_ms = settings.connect_timeout_ms;
+    c.publish_window_len_max = settings.publish_window_len_max;
+    c
+}
+
+/// Opens the job queue, builds the billing service, starts its worker actor (when this node
+/// bills) and the publisher of runs whose jobs are not all published yet.
+fn start_billing(
+    config: &NodeConfig,
+    customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    bill_runs: Arc<dyn BillRunStore>,
+    engine: Arc<EmbeddedStore>,
+    router: &Arc<Router>,
+    ledger: Arc<dyn LedgerStore>,
+) -> Result<Arc<crate::billing::Billing>, String> {
+    let queue: Arc<dyn JobQueue> = match config.jobs.backend {
+        tollgate_config::JobsBackend::Embedded => Arc::new(
+            EmbeddedJobQueue::open(engine).map_err(|e| format!("embedded job queue: {e}"))?,
+        ),
+        tollgate_config::JobsBackend::Amqp => Arc::new(
+            AmqpJobQueue::new(amqp_config(&config.amqp, config.billing.prefetch))
+                .map_err(|e| format!("AMQP job queue ({}): {e}", config.amqp.url_redacted()))?,
+        ),
+    };
+    let timezone = jiff::tz::TimeZone::get(&config.billing.timezone)
+        .map_err(|e| format!("billing.timezone: {e}"))?;
+    let billing = Arc::new(crate::billing::Billing {
+        runs: bill_runs,
+        customers,
+        ledger,
+        profiles: router.shared().profiles.clone(),
+        queue,
+        timezone,
+        series: config.billing.series.clone(),
+        attempts_max: config.billing.attempts_max,
+    });
+    if config.billing.workers_enabled {
+        let worker = crate::billing::worker::BillWorker {
+            billing: billing.clone(),
+            prefetch: config.billing.prefetch,
+        };
+        actix::Supervisor::start(move |_| worker);
+    }
+    let republisher = billing.clone();
+    let every = config.billing.republish_interval();
+    actix::spawn(async move {
+        loop {
+            republisher.republish().await;
+            tokio::time::sleep(every).await;
+        }
+    });
+    Ok(billing)
 }

@@ -6,11 +6,13 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bill_runs;
 pub mod billing_setup;
 pub mod body;
 pub mod catalogue;
 pub mod customers;
 pub mod error;
+pub mod invoices;
 pub mod mediation;
 pub mod ops;
 pub mod page;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub catalogue: Arc<crate::catalogue_admin::CatalogueAdmin>,
     /// Customers, accounts, subscriptions and the billing setup.
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    /// Bill runs, invoices and the job queue.
+    pub billing: Arc<crate::billing::Billing>,
     /// Batches of records into durable transactions (ledger, suspense, positions, counters).
     pub ingestor: Arc<crate::ingest::Ingestor>,
     /// Metrics registry served at /metrics.
@@ -115,7 +119,7 @@ impl utoipa::Modify for BearerScheme {
         (name = "customers", description = "Customers, their change history"),
         (name = "accounts", description = "Billing accounts and corporate hierarchies (who pays for whom)"),
         (name = "subscriptions", description = "Subscriptions and their dated lifecycle"),
-        (name = "billing", description = "Billing setup: cycles, price list, discounts, taxes, numbering"),
+        (name = "billing", description = "Billing setup (cycles, price list, discounts, taxes, numbering), bill runs, invoices"),
     )
 )]
 pub struct ApiDoc;
@@ -186,7 +190,15 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(subscriptions::get_subscription)
         .service(subscriptions::change_status)
         .service(billing_setup::get_setup)
-        .service(billing_setup::put_setup);
+        .service(billing_setup::put_setup)
+        .service(bill_runs::start)
+        .service(bill_runs::list)
+        .service(bill_runs::show)
+        .service(bill_runs::items)
+        .service(invoices::list)
+        .service(invoices::show)
+        .service(invoices::html)
+        .service(invoices::documents);
 }
 
 /// The OpenAPI document of every documented route, as the code declares it.
