@@ -27,7 +27,7 @@ use tollgate_domain::ids::AccountId;
 use tollgate_domain::ledger::StoreError;
 
 use crate::admin::put_audit;
-use crate::embedded::{EmbeddedStore, WriteBatch};
+use crate::embedded::{EmbeddedStore, KeyValue, WriteBatch};
 use crate::ledger::convert;
 
 const RUNS: &str = "bill_runs";
@@ -117,7 +117,7 @@ impl EmbeddedBillRunStore {
         prefix: &[u8],
         after: Option<Vec<u8>>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         let rows = match &after {
             None => self.store.scan_prefix(table, prefix, limit),
             Some(last) => self.store.scan_after(table, Some(last), limit),
@@ -283,7 +283,7 @@ impl BillRunStore for EmbeddedBillRunStore {
                 );
                 batch.put(PERIODS, &pkey, invoice.number.as_bytes());
                 batch.put(INVOICES, invoice.number.as_bytes(), &encode(&*invoice)?);
-                (item, InvoiceCommit::Issued(*invoice))
+                (item, InvoiceCommit::Issued(invoice))
             }
         };
         if let Some(mut run) = self.one::<BillRun>(RUNS, new.run.as_bytes())? {

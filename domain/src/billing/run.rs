@@ -139,7 +139,7 @@ pub struct Invoice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceCommit {
     /// Written now.
-    Issued(Invoice),
+    Issued(Box<Invoice>),
     /// This run had billed the payer already (a redelivered job): nothing written.
     Existing(SmolStr),
     /// Another run invoiced the payer for the period: the item is marked so.

@@ -170,7 +170,7 @@ impl BillRunStore for MemoryBillRunStore {
                 );
                 s.invoices
                     .insert(invoice.number.clone(), (*invoice).clone());
-                (item, InvoiceCommit::Issued(*invoice))
+                (item, InvoiceCommit::Issued(invoice))
             }
         };
         if let Some(run) = s.runs.get_mut(&new.run) {
