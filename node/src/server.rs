@@ -160,6 +160,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Bill runs and invoices of this node.
+    pub fn billing(&self) -> std::sync::Arc<crate::billing::Billing> {
+        self.state.billing.clone()
+    }
+
     /// Waits until the HTTP server has stopped (SIGINT/SIGTERM or a stop call) and drained its
     /// in-flight requests, then stops the actors. Readiness goes red as soon as the stop begins.
     pub async fn wait(self) -> Result<(), String> {

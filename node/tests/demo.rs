@@ -47,4 +47,29 @@ fn demo_runs_and_accounts_for_every_cdr() {
         stdout.contains("customers: globex with 6 accounts"),
         "{stdout}"
     );
+    // Last month's bill run over the embedded job queue: every payer billed, none failed.
+    let run = stdout
+        .lines()
+        .find(|l| l.starts_with("bill run "))
+        .unwrap_or_else(|| panic!("no bill run line in {stdout}"));
+    assert!(run.contains(", 0 failed, state Finished"), "{run}");
+    let payers: u64 = run
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(payers > 0, "{run}");
+    assert!(run.contains(&format!("{payers} billed")), "{run}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("invoice INV-"))
+            .count() as u64,
+        payers,
+        "{stdout}"
+    );
 }

@@ -346,6 +346,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
             }
         }
         let elapsed = started.elapsed().as_secs_f64();
+        let billing_lines = super::demo_billing::bill_last_month(running.billing()).await?;
         let suspended: u64 = total.suspended.values().sum();
         let ingested = total.rated + total.duplicates + suspended;
         println!("\n== tollgate demo summary ({elapsed:.1} s)");
@@ -359,6 +360,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         );
         println!("  request latency (durable): {}", percentiles(&session_latency));
         println!("{customers_line}");
+        println!("{billing_lines}");
         let url = format!("http://{}", running.addr);
         println!("\nlook around (admin token for this run: {token}):");
         println!("  export TOLLGATE_TOKEN={token}");
@@ -367,6 +369,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/audit");
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/accounts/globex-bremen/subtree");
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/customers/globex/history");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/bill-runs");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/invoices");
         println!("  curl {url}/v1/openapi.json\n  curl {url}/metrics");
         if args.exit {
             running.server.stop(true).await;

@@ -3,6 +3,7 @@
 pub mod check_catalogue;
 pub mod check_config;
 pub mod demo;
+pub mod demo_billing;
 pub mod demo_customers;
 pub mod rate;
 pub mod run;
