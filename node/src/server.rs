@@ -446,6 +446,7 @@ fn start_billing(
     engine: Arc<EmbeddedStore>,
     router: &Arc<Router>,
     ledger: Arc<dyn LedgerStore>,
+    registry: &prometheus::Registry,
 ) -> Result<Arc<crate::billing::Billing>, String> {
     let queue: Arc<dyn JobQueue> = match config.jobs.backend {
         tollgate_config::JobsBackend::Embedded => Arc::new(
@@ -467,6 +468,8 @@ fn start_billing(
         timezone,
         series: config.billing.series.clone(),
         attempts_max: config.billing.attempts_max,
+        metrics: crate::billing::BillingMetrics::new(registry)
+            .map_err(|e| format!("billing metrics: {e}"))?,
     });
     if config.billing.workers_enabled {
         let worker = crate::billing::worker::BillWorker {

@@ -44,6 +44,34 @@ pub struct Billing {
     pub series: String,
     /// Storage failures of one job before it is dead-lettered.
     pub attempts_max: u32,
+    /// Counters.
+    pub metrics: BillingMetrics,
+}
+
+/// Bill-run counters (bounded labels: the outcome only).
+#[derive(Clone)]
+pub struct BillingMetrics {
+    /// `tollgate_billing_items_total{outcome}`: billed, already_billed, failed, retried.
+    pub items: prometheus::IntCounterVec,
+    /// `tollgate_billing_runs_total`: runs created.
+    pub runs: prometheus::IntCounter,
+}
+
+impl BillingMetrics {
+    /// Counters registered in `registry`.
+    pub fn new(registry: &prometheus::Registry) -> Result<BillingMetrics, prometheus::Error> {
+        let items = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "tollgate_billing_items_total",
+                "Bill-run jobs handled, by outcome (billed, already_billed, failed, retried)",
+            ),
+            &["outcome"],
+        )?;
+        let runs = prometheus::IntCounter::new("tollgate_billing_runs_total", "Bill runs created")?;
+        registry.register(Box::new(items.clone()))?;
+        registry.register(Box::new(runs.clone()))?;
+        Ok(BillingMetrics { items, runs })
+    }
 }
 
 /// A request to start a run.
@@ -149,6 +177,9 @@ impl Billing {
             })),
         );
         let (run, created) = self.runs.create_run(run, &payers, audit)?;
+        if created {
+            self.metrics.runs.inc();
+        }
         if !created && (run.cycle != cycle.id || run.period != period) {
             return Err(StartError::KeyReused {
                 key: key.to_string(),

@@ -219,6 +219,13 @@ pub async fn handle(billing: Arc<Billing>, delivery: Delivery) {
     let outcome = tokio::task::spawn_blocking(move || b.bill_item(&run, &p, Timestamp::now()))
         .await
         .unwrap_or_else(|e| ItemOutcome::Retry(format!("billing task failed: {e}")));
+    let label = match &outcome {
+        ItemOutcome::Billed(_) => "billed",
+        ItemOutcome::AlreadyDone(_) => "already_billed",
+        ItemOutcome::Failed { .. } => "failed",
+        ItemOutcome::Retry(_) => "retried",
+    };
+    billing.metrics.items.with_label_values(&[label]).inc();
     let settled = match &outcome {
         ItemOutcome::Billed(_) | ItemOutcome::AlreadyDone(_) => delivery.ack().await,
         ItemOutcome::Failed { reason, message } => delivery.dead_letter(reason, message).await,
