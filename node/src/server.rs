@@ -323,6 +323,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         engine,
         &router,
         store.clone(),
+        &registry,
     )?;
     let state = web::Data::new(AppState {
         router: router.clone(),
