@@ -362,7 +362,10 @@ fn a_bill_run_bills_a_hierarchy_once_and_dead_letters_what_it_cannot_bill() {
         let line = format!("tollgate_billing_items_total{{outcome=\"{outcome}\"}} {n}");
         assert!(metrics.contains(&line), "{line} not in {metrics}");
     }
-    assert!(metrics.contains("tollgate_billing_runs_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_billing_runs_total 2"),
+        "{metrics}"
+    );
     let (status, body) = get(&node.url("/v1/invoices/INV-1999-000001"));
     assert_eq!(
         (status, body["error"]["code"].as_str()),
