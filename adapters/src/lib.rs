@@ -17,5 +17,6 @@ pub mod customers;
 pub mod embedded;
 pub mod jobs;
 pub mod kafka;
+pub mod kafka_output;
 pub mod ledger;
 pub mod mediation;

@@ -61,6 +61,14 @@ pub const KAFKA_GROUP_ID: &str = "tollgate";
 pub const KAFKA_BATCH_LEN_MAX: u64 = 5000;
 /// `kafka.batch_wait_ms`.
 pub const KAFKA_BATCH_WAIT_MS: u64 = 20;
+/// `kafka.output_enabled`.
+pub const KAFKA_OUTPUT_ENABLED: bool = false;
+/// `kafka.rated_topic`.
+pub const KAFKA_RATED_TOPIC: &str = "cdr.rated";
+/// `kafka.suspense_topic`.
+pub const KAFKA_SUSPENSE_TOPIC: &str = "cdr.suspense";
+/// `kafka.output_outbox_len_max`.
+pub const KAFKA_OUTPUT_OUTBOX_LEN_MAX: u64 = 1_000_000;
 /// `files.enabled`.
 pub const FILES_ENABLED: bool = false;
 /// Name of the drop directory inside `node.data_dir` (`files.dir`).
@@ -170,6 +178,8 @@ pub mod limits {
     pub const KAFKA_BATCH_LEN_MAX: RangeInclusive<u64> = 1..=100_000;
     /// `kafka.batch_wait_ms` (0 = take what is there).
     pub const KAFKA_BATCH_WAIT_MS: RangeInclusive<u64> = 0..=10_000;
+    /// `kafka.output_outbox_len_max`.
+    pub const KAFKA_OUTPUT_OUTBOX_LEN_MAX: RangeInclusive<u64> = 1..=100_000_000;
     /// `files.poll_interval_ms` (10 ms to an hour).
     pub const FILES_POLL_INTERVAL_MS: RangeInclusive<u64> = 10..=3_600_000;
     /// `files.batch_len_max`.

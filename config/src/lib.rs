@@ -156,6 +156,11 @@ impl Default for NodeConfig {
                 batch_len_max: defaults::KAFKA_BATCH_LEN_MAX as usize,
                 batch_wait_ms: defaults::KAFKA_BATCH_WAIT_MS,
                 mapping_path: None,
+                output_enabled: defaults::KAFKA_OUTPUT_ENABLED,
+                rated_topic: defaults::KAFKA_RATED_TOPIC.to_string(),
+                suspense_topic: defaults::KAFKA_SUSPENSE_TOPIC.to_string(),
+                output_brokers: None,
+                output_outbox_len_max: defaults::KAFKA_OUTPUT_OUTBOX_LEN_MAX,
             },
             files: FilesConfig {
                 enabled: defaults::FILES_ENABLED,
@@ -374,6 +379,11 @@ impl NodeConfig {
                 batch_len_max: Some(self.kafka.batch_len_max as u64),
                 batch_wait_ms: Some(self.kafka.batch_wait_ms),
                 mapping_path: self.kafka.mapping_path.as_deref().map(path),
+                output_enabled: Some(self.kafka.output_enabled),
+                rated_topic: Some(self.kafka.rated_topic.clone()),
+                suspense_topic: Some(self.kafka.suspense_topic.clone()),
+                output_brokers: self.kafka.output_brokers.clone(),
+                output_outbox_len_max: Some(self.kafka.output_outbox_len_max),
             }),
             files: Some(RawFiles {
                 enabled: Some(self.files.enabled),

@@ -277,6 +277,16 @@ pub struct RawKafka {
     pub batch_wait_ms: Option<u64>,
     /// CDR field-mapping file of Kafka records (instead of `mediation.mapping_path`).
     pub mapping_path: Option<String>,
+    /// Publish rated and suspended records (rated output).
+    pub output_enabled: Option<bool>,
+    /// Topic of rated records.
+    pub rated_topic: Option<String>,
+    /// Topic of suspended records.
+    pub suspense_topic: Option<String>,
+    /// Brokers of the rated output (default: `brokers`).
+    pub output_brokers: Option<String>,
+    /// Most outbox rows waiting before ingestion is refused (backpressure).
+    pub output_outbox_len_max: Option<u64>,
 }
 
 /// `[files]`: the file-drop source.

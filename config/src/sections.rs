@@ -429,9 +429,27 @@ pub struct KafkaConfig {
     /// `docs/cdr-format.md`), if any; it takes the place of [`MediationConfig::mapping_path`]
     /// for Kafka records. Checked by the node on start, not here.
     pub mapping_path: Option<PathBuf>,
+    /// Publish every rated record to `rated_topic` and every suspended one to
+    /// `suspense_topic`, whatever its source (Kafka, files, HTTP), through the transactional
+    /// outbox. Independent of `enabled` (the raw source).
+    pub output_enabled: bool,
+    /// Topic of rated records (same rules as `topic`).
+    pub rated_topic: String,
+    /// Topic of suspended records (same rules as `topic`).
+    pub suspense_topic: String,
+    /// Brokers of the rated output, in the form of `brokers`; `None`: `brokers`.
+    pub output_brokers: Option<String>,
+    /// Most rows waiting in the outbox before new batches are refused (every source retries
+    /// them), 1 to 100000000.
+    pub output_outbox_len_max: u64,
 }
 
 impl KafkaConfig {
+    /// The brokers the rated output goes to.
+    pub fn output_brokers(&self) -> &str {
+        self.output_brokers.as_deref().unwrap_or(&self.brokers)
+    }
+
     /// `batch_wait_ms` as a duration.
     pub fn batch_wait(&self) -> Duration {
         Duration::from_millis(self.batch_wait_ms)

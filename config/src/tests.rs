@@ -903,8 +903,14 @@ fn sources_and_mediation_defaults() {
             batch_len_max: 5000,
             batch_wait_ms: 20,
             mapping_path: None,
+            output_enabled: false,
+            rated_topic: "cdr.rated".to_string(),
+            suspense_topic: "cdr.suspense".to_string(),
+            output_brokers: None,
+            output_outbox_len_max: 1_000_000,
         }
     );
+    assert_eq!(config.kafka.output_brokers(), "127.0.0.1:9092");
     assert_eq!(config.kafka.batch_wait().as_millis(), 20);
     assert_eq!(
         config.kafka.broker_list().collect::<Vec<_>>(),
@@ -969,6 +975,11 @@ fn a_full_sources_and_mediation_config_round_trips() {
         batch_len_max = 100000
         batch_wait_ms = 0
         mapping_path = "/etc/tollgate/kafka-mapping.toml"
+        output_enabled = true
+        rated_topic = "billing.cdr-rated"
+        suspense_topic = "billing.cdr-suspense"
+        output_brokers = "out-1:9092 , out-2:9092"
+        output_outbox_len_max = 100000000
         [files]
         enabled = true
         dir = "/var/spool/cdr"
@@ -1019,8 +1030,14 @@ fn a_full_sources_and_mediation_config_round_trips() {
             batch_len_max: 100_000,
             batch_wait_ms: 0,
             mapping_path: Some(PathBuf::from("/etc/tollgate/kafka-mapping.toml")),
+            output_enabled: true,
+            rated_topic: "billing.cdr-rated".to_string(),
+            suspense_topic: "billing.cdr-suspense".to_string(),
+            output_brokers: Some("out-1:9092,out-2:9092".to_string()),
+            output_outbox_len_max: 100_000_000,
         }
     );
+    assert_eq!(config.kafka.output_brokers(), "out-1:9092,out-2:9092");
     assert_eq!(
         config.kafka.broker_list().collect::<Vec<_>>(),
         ["kafka-1:9092", "[fe80::1]:9093", "10.0.0.3:19092"]
@@ -1958,3 +1975,54 @@ fn mapping_path_env_overrides() {
 }
 
 mod jobs;
+
+#[test]
+fn rated_output_rules() {
+    let m = only_problem(
+        "[kafka]\noutput_brokers = \"out-1:9092,out-1\"\n",
+        "kafka.output_brokers",
+    );
+    assert!(m.contains("\"out-1\" is not host:port (no port)"), "{m}");
+    let m = only_problem(
+        "[kafka]\nrated_topic = \"cdr rated\"\n",
+        "kafka.rated_topic",
+    );
+    assert!(m.contains("is not a Kafka topic name"), "{m}");
+    let m = only_problem("[kafka]\nsuspense_topic = \"..\"\n", "kafka.suspense_topic");
+    assert!(m.contains("\".\" and \"..\" are refused"), "{m}");
+    let m = only_problem(
+        "[kafka]\noutput_outbox_len_max = 0\n",
+        "kafka.output_outbox_len_max",
+    );
+    assert!(m.contains("must be 1 to 100000000"), "{m}");
+    // Output into the raw topic of the same brokers would be read back as input.
+    let m = only_problem("[kafka]\nrated_topic = \"cdr.raw\"\n", "kafka.rated_topic");
+    assert!(m.contains("read back as raw records"), "{m}");
+    let m = only_problem(
+        "[kafka]\nbrokers = \"a:1\"\noutput_brokers = \"a:1\"\nsuspense_topic = \"cdr.raw\"\n",
+        "kafka.suspense_topic",
+    );
+    assert!(m.contains("read back as raw records"), "{m}");
+    // On other brokers it is another topic.
+    let config =
+        parse("[kafka]\nbrokers = \"a:1\"\noutput_brokers = \"b:1\"\nrated_topic = \"cdr.raw\"\n")
+            .unwrap();
+    assert_eq!(config.kafka.rated_topic, "cdr.raw");
+    // Environment overrides.
+    let config = with_env(
+        "[kafka]\n",
+        &[
+            ("TOLLGATE_KAFKA__OUTPUT_ENABLED", "true"),
+            ("TOLLGATE_KAFKA__RATED_TOPIC", "r.out"),
+            ("TOLLGATE_KAFKA__SUSPENSE_TOPIC", "s.out"),
+            ("TOLLGATE_KAFKA__OUTPUT_BROKERS", "o1:9092, o2:9092"),
+            ("TOLLGATE_KAFKA__OUTPUT_OUTBOX_LEN_MAX", "42"),
+        ],
+    )
+    .unwrap();
+    assert!(config.kafka.output_enabled);
+    assert_eq!(config.kafka.rated_topic, "r.out");
+    assert_eq!(config.kafka.suspense_topic, "s.out");
+    assert_eq!(config.kafka.output_brokers(), "o1:9092,o2:9092");
+    assert_eq!(config.kafka.output_outbox_len_max, 42);
+}

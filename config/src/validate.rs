@@ -769,13 +769,50 @@ fn metrics(c: &mut Checker, raw: RawMetrics) -> MetricsConfig {
 }
 
 fn kafka(c: &mut Checker, raw: RawKafka) -> KafkaConfig {
-    let brokers = brokers(c, raw.brokers.as_deref().unwrap_or(defaults::KAFKA_BROKERS));
+    let brokers = brokers(
+        c,
+        "kafka.brokers",
+        raw.brokers.as_deref().unwrap_or(defaults::KAFKA_BROKERS),
+    );
     let topic = raw
         .topic
         .unwrap_or_else(|| defaults::KAFKA_TOPIC.to_string());
     if let Some(why) = topic_problem(&topic) {
         c.problem("kafka.topic", format!("{topic:?} {why}"));
     }
+    let output_brokers = raw
+        .output_brokers
+        .as_deref()
+        .map(|b| self::brokers(c, "kafka.output_brokers", b));
+    let mut output_topic = |key: &str, value: Option<String>, default: &str| {
+        let name = value.unwrap_or_else(|| default.to_string());
+        if let Some(why) = topic_problem(&name) {
+            c.problem(key, format!("{name:?} {why}"));
+        } else if name == topic && output_brokers.as_ref().is_none_or(|b| *b == brokers) {
+            // Rated output into the raw topic of the same cluster would be read back as input.
+            c.problem(
+                key,
+                format!("{name:?} is kafka.topic on the same brokers: output would be read back as raw records"),
+            );
+        }
+        name
+    };
+    let rated_topic = output_topic(
+        "kafka.rated_topic",
+        raw.rated_topic,
+        defaults::KAFKA_RATED_TOPIC,
+    );
+    let suspense_topic = output_topic(
+        "kafka.suspense_topic",
+        raw.suspense_topic,
+        defaults::KAFKA_SUSPENSE_TOPIC,
+    );
+    let output_outbox_len_max = c.int(
+        "kafka.output_outbox_len_max",
+        raw.output_outbox_len_max,
+        defaults::KAFKA_OUTPUT_OUTBOX_LEN_MAX,
+        limits::KAFKA_OUTPUT_OUTBOX_LEN_MAX,
+    );
     let group_id = raw
         .group_id
         .unwrap_or_else(|| defaults::KAFKA_GROUP_ID.to_string());
@@ -799,12 +836,17 @@ fn kafka(c: &mut Checker, raw: RawKafka) -> KafkaConfig {
             limits::KAFKA_BATCH_WAIT_MS,
         ),
         mapping_path: c.optional_path("kafka.mapping_path", raw.mapping_path.as_ref()),
+        output_enabled: raw.output_enabled.unwrap_or(defaults::KAFKA_OUTPUT_ENABLED),
+        rated_topic,
+        suspense_topic,
+        output_brokers,
+        output_outbox_len_max,
     }
 }
 
-/// Checks `kafka.brokers` (comma-separated `host:port`) and gives it back without spaces.
-fn brokers(c: &mut Checker, text: &str) -> String {
-    let key = "kafka.brokers";
+/// Checks the broker list at `key` (comma-separated `host:port`) and gives it back without
+/// spaces.
+fn brokers(c: &mut Checker, key: &str, text: &str) -> String {
     if text.trim().is_empty() {
         c.problem(
             key,

@@ -10,6 +10,7 @@
 //! commit of one batch overlaps the preparation of the next.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
@@ -27,6 +28,10 @@ use tollgate_domain::mediation::{
     SuspenseState,
 };
 
+mod output;
+
+pub use output::Output;
+
 /// Why a batch was not made durable. Nothing of it was applied: the source retries it.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -36,6 +41,18 @@ pub enum IngestError {
     /// A subscriber actor could not take part (it failed or stopped); retry the batch.
     #[error("a subscriber could not take part in the batch: {0}")]
     Participant(String),
+    /// The rated output's outbox is full (the brokers are down or slow): new batches wait
+    /// (backpressure) rather than grow it without bound; retry the batch later.
+    #[error(
+        "the rated output outbox holds {rows} rows (kafka.output_outbox_len_max = {limit}): \
+         waiting for the brokers to take them"
+    )]
+    OutputBacklog {
+        /// Rows waiting.
+        rows: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// How records of a source are encoded.
@@ -199,6 +216,7 @@ pub struct Ingestor {
     prepare: tokio::sync::Mutex<()>,
     recycle: tokio::sync::Mutex<()>,
     gauges: std::sync::OnceLock<prometheus::IntGaugeVec>,
+    output: Option<Output>,
 }
 
 fn failed(reason: &str, message: impl Into<String>) -> (SmolStr, String) {
@@ -233,7 +251,13 @@ impl Ingestor {
             prepare: tokio::sync::Mutex::new(()),
             recycle: tokio::sync::Mutex::new(()),
             gauges: std::sync::OnceLock::new(),
+            output: None,
         })
+    }
+
+    /// Writes rated output (outbox rows) with every batch from now on.
+    pub fn set_output(&mut self, output: Output) {
+        self.output = Some(output);
     }
 
     /// The store behind it.
@@ -368,6 +392,15 @@ impl Ingestor {
 
     /// Ingests one batch: returns one outcome per record, in order, once everything is durable.
     pub async fn ingest(&self, batch: Batch) -> Result<Vec<CdrOutcome>, IngestError> {
+        if let Some(o) = &self.output {
+            let rows = o.pending.load(Ordering::SeqCst);
+            if rows >= o.outbox_len_max {
+                return Err(IngestError::OutputBacklog {
+                    rows,
+                    limit: o.outbox_len_max,
+                });
+            }
+        }
         let now = Timestamp::now();
         let Batch {
             source,
@@ -379,6 +412,8 @@ impl Ingestor {
         } = batch;
         let mut outcomes: Vec<Option<CdrOutcome>> = vec![None; records.len()];
         let mut by_subscriber: HashMap<SubscriberId, (Vec<usize>, Vec<Cdr>)> = HashMap::new();
+        // The subscriber of each record that reached an actor (the key of its rated output).
+        let mut subscribers: Vec<Option<SubscriberId>> = vec![None; records.len()];
         for (i, record) in records.iter().enumerate() {
             // A recycled record decodes with the mapping of the source it came from.
             let mapping = self.mapping_for(
@@ -414,6 +449,7 @@ impl Ingestor {
             });
             match decoded {
                 Ok(cdr) => {
+                    subscribers[i] = Some(cdr.subscriber.clone());
                     let slot = by_subscriber.entry(cdr.subscriber.clone()).or_default();
                     slot.0.push(i);
                     slot.1.push(cdr);
@@ -506,12 +542,26 @@ impl Ingestor {
         // Suspense rows, counters and the position, in the same write.
         let mut delta = SourceStats::default();
         let mut recycled_delta = SourceStats::default();
-        for (record, outcome) in records.into_iter().zip(&outcomes) {
+        for ((record, outcome), subscriber) in records.into_iter().zip(&outcomes).zip(&subscribers)
+        {
             let Incoming {
                 suspense_id,
                 raw,
                 recycled,
             } = record;
+            // Rated output: a rated record (also one recycled out of suspense, under its own
+            // source) and a newly suspended one. Duplicates and filtered records have none (a
+            // duplicate's output went with its first rating); a recycled record suspended again
+            // was published when it was first suspended.
+            if let (Some(o), Some(subscriber)) = (&self.output, subscriber) {
+                let (from, id) = match &recycled {
+                    Some(row) => (row.source.as_str(), row.id.as_str()),
+                    None => (source.as_str(), suspense_id.as_str()),
+                };
+                if let Some(row) = o.rated(outcome, subscriber.as_str(), from, id, now) {
+                    write.outbox.push(row);
+                }
+            }
             match (recycled, outcome) {
                 (None, CdrOutcome::Filtered { .. }) => delta.filtered += 1,
                 (Some(mut row), CdrOutcome::Filtered { reason, .. }) => {
@@ -553,6 +603,9 @@ impl Ingestor {
                         subscriber,
                         state: SuspenseState::Open,
                     });
+                    if let (Some(o), Some(row)) = (&self.output, write.suspense.last()) {
+                        write.outbox.push(o.suspended(row));
+                    }
                 }
                 (
                     Some(mut row),
@@ -629,11 +682,15 @@ impl Ingestor {
         }
         write.stats = changes.clone();
         write.positions.extend(positions);
+        let outbox_rows = write.outbox.len() as u64;
 
         let result = self.store.commit_ingest(write).await;
         coordinator.decide(result.clone());
         let results = join_all(sends).await;
         result?;
+        if let Some(o) = &self.output {
+            o.pending.fetch_add(outbox_rows, Ordering::SeqCst);
+        }
         {
             let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
             for (source, d) in &changes {

@@ -157,6 +157,7 @@ pub struct Running {
     arbiters: Vec<Arbiter>,
     kafka: Option<crate::sources::kafka::NodeKafka>,
     files: Option<crate::sources::files::FileDrop>,
+    output: Option<tollgate_adapters::kafka_output::OutboxPublisher>,
 }
 
 impl Running {
@@ -174,6 +175,7 @@ impl Running {
             state,
             kafka,
             files,
+            output,
             ..
         } = self;
         let result = match served.await {
@@ -188,6 +190,11 @@ impl Running {
         }
         if let Some(files) = files {
             let _ = tokio::task::spawn_blocking(move || files.stop()).await;
+        }
+        // Last: rows of batches the sources just finished are published if the brokers take
+        // them now; what is left stays in the outbox for the next start.
+        if let Some(output) = output {
+            let _ = tokio::task::spawn_blocking(move || output.stop()).await;
         }
         for a in arbiters {
             a.stop();
@@ -291,8 +298,41 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     {
         ingestor.set_source_mapping(crate::sources::files::SOURCE, load_mapping(p)?);
     }
+    let pending = if config.kafka.output_enabled {
+        let rows = ingestor
+            .store()
+            .outbox_len()
+            .map_err(|e| format!("rated output outbox: {e}"))?;
+        let pending = Arc::new(std::sync::atomic::AtomicU64::new(rows));
+        ingestor.set_output(crate::ingest::Output {
+            rated_topic: config.kafka.rated_topic.as_str().into(),
+            suspense_topic: config.kafka.suspense_topic.as_str().into(),
+            outbox_len_max: config.kafka.output_outbox_len_max,
+            pending: pending.clone(),
+        });
+        Some(pending)
+    } else {
+        None
+    };
     let ingestor = Arc::new(ingestor);
     ingestor.register_metrics(&registry)?;
+    let output = match pending {
+        Some(pending) => {
+            let metrics = tollgate_adapters::kafka_output::OutputMetrics::new(&registry)
+                .map_err(|e| format!("kafka output metrics: {e}"))?;
+            let settings = tollgate_adapters::kafka_output::OutputSettings::new(
+                config.kafka.output_brokers(),
+                &format!("tollgate-{}-output", config.node.id),
+            );
+            Some(tollgate_adapters::kafka_output::OutboxPublisher::start(
+                settings,
+                ingestor.store().clone(),
+                Some(metrics),
+                pending,
+            )?)
+        }
+        None => None,
+    };
     let kafka = if config.kafka.enabled {
         let metrics = tollgate_adapters::kafka::KafkaMetrics::new(&registry)
             .map_err(|e| format!("kafka metrics: {e}"))?;
@@ -383,6 +423,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         arbiters,
         kafka,
         files,
+        output,
     })
 }
 

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use redb::{Database, TableError};
+use redb::{Database, ReadableTable, TableError};
 
 use super::batch::{WriteBatch, validate_table_name};
 use super::completion::{self, CommitHandle, CommitReceipt};
@@ -186,6 +186,21 @@ impl EmbeddedStore {
             entries.push((key.value().to_vec(), value.value().to_vec()));
         }
         Ok(entries)
+    }
+
+    /// The entry of `table` with the greatest key, as of the last durable commit.
+    pub fn last(&self, table: &str) -> Result<Option<KeyValue>, StoreError> {
+        validate_table_name(table)?;
+        let transaction = self.database.begin_read().store()?;
+        let table = match transaction.open_table(user_table(table)) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(error).store(),
+        };
+        Ok(table
+            .last()
+            .store()?
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
     }
 
     /// Up to `limit` entries of `table` whose key starts with `prefix`, in key order.

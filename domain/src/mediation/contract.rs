@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
 use super::{
-    IngestStore, IngestWrite, SourcePosition, SourceStats, StatsDelta, SuspenseFilter,
+    IngestStore, IngestWrite, OutboxRow, SourcePosition, SourceStats, StatsDelta, SuspenseFilter,
     SuspenseRecord, SuspenseState,
 };
 use crate::admin::AuditRecord;
@@ -82,6 +82,14 @@ fn suspended(id: &str, source: &str, reason: &str, raw: &[u8]) -> SuspenseRecord
     }
 }
 
+fn message(topic: &str, key: &str, payload: &str) -> OutboxRow {
+    OutboxRow {
+        topic: topic.into(),
+        key: key.as_bytes().to_vec(),
+        payload: payload.as_bytes().to_vec(),
+    }
+}
+
 fn e(e: StoreError) -> String {
     e.to_string()
 }
@@ -102,6 +110,9 @@ pub fn run(
             .is_empty()
     {
         return fail("a fresh store has no positions, counters or suspense");
+    }
+    if !store.outbox(None, 10).map_err(e)?.is_empty() || store.outbox_len().map_err(e)? != 0 {
+        return fail("a fresh store has an empty outbox");
     }
     let fence = Fence { shard: 3, epoch: 5 };
     // One write: a charge, two suspended records (one not UTF-8), a position, counters and an
@@ -136,8 +147,27 @@ pub fn run(
             },
         )],
         audit: vec![record.clone()],
+        outbox: vec![
+            message("cdr.rated", "ingest-a", "rated 1"),
+            message("cdr.suspense", "kafka:t/0/2", "suspended 2"),
+            message("cdr.suspense", "kafka:t/0/1", "suspended 1"),
+        ],
     };
     block_on(store.commit_ingest(write)).map_err(e)?;
+    let first = store.outbox(None, 10).map_err(e)?;
+    if first.iter().map(|o| o.row.clone()).collect::<Vec<_>>()
+        != [
+            message("cdr.rated", "ingest-a", "rated 1"),
+            message("cdr.suspense", "kafka:t/0/2", "suspended 2"),
+            message("cdr.suspense", "kafka:t/0/1", "suspended 1"),
+        ]
+        || !first.windows(2).all(|w| w[0].seq < w[1].seq)
+        || store.outbox_len().map_err(e)? != 3
+    {
+        return Err(format!(
+            "outbox rows are stored with the batch, in order: {first:?}"
+        ));
+    }
     let account = ledger
         .load_account(&SubscriberId::new("ingest-a"))
         .map_err(e)?
@@ -220,9 +250,24 @@ pub fn run(
                 ..StatsDelta::default()
             },
         )],
+        outbox: vec![message("cdr.rated", "ingest-b", "rated 2")],
         ..IngestWrite::default()
     };
     block_on(store.commit_ingest(write)).map_err(e)?;
+    let all_rows = store.outbox(None, 10).map_err(e)?;
+    if all_rows.len() != 4
+        || all_rows[..3] != first[..]
+        || all_rows[3].row != message("cdr.rated", "ingest-b", "rated 2")
+        || all_rows[3].seq <= first[2].seq
+    {
+        return Err(format!(
+            "a later write's rows come after the earlier ones: {all_rows:?}"
+        ));
+    }
+    let page = store.outbox(Some(first[0].seq), 2).map_err(e)?;
+    if page[..] != all_rows[1..3] {
+        return fail("outbox paging resumes after the given sequence number and keeps the limit");
+    }
     let open = SuspenseFilter {
         open: Some(true),
         ..SuspenseFilter::default()
@@ -262,6 +307,7 @@ pub fn run(
             },
         )],
         audit: Vec::new(),
+        outbox: vec![message("cdr.rated", "ingest-c", "fenced")],
     };
     match block_on(store.commit_ingest(stale)) {
         Err(StoreError::Fenced { .. }) => {}
@@ -276,6 +322,15 @@ pub fn run(
             .is_some()
     {
         return fail("a fenced batch writes nothing at all");
+    }
+    if store.outbox(None, 10).map_err(e)? != all_rows || store.outbox_len().map_err(e)? != 4 {
+        return fail("a fenced batch adds no outbox rows");
+    }
+    // Delivered rows are removed; the others stay, in order.
+    block_on(store.delete_outbox(&[all_rows[0].seq, all_rows[2].seq])).map_err(e)?;
+    let left = store.outbox(None, 10).map_err(e)?;
+    if left != [all_rows[1].clone(), all_rows[3].clone()] || store.outbox_len().map_err(e)? != 2 {
+        return Err(format!("deleting removes exactly the given rows: {left:?}"));
     }
     // Concurrent commits never lose one another's counts.
     std::thread::scope(|scope| {
@@ -293,6 +348,7 @@ pub fn run(
                                     ..StatsDelta::default()
                                 },
                             )],
+                            outbox: vec![message("cdr.rated", "files", "concurrent")],
                             ..IngestWrite::default()
                         };
                         block_on(store.commit_ingest(w)).map_err(e)?;
@@ -315,6 +371,35 @@ pub fn run(
         .ok_or("counters of a second source")?;
     if files.ingested != 400 || files.rated != 200 || files.filtered != 200 || !files.balanced() {
         return Err(format!("200 concurrent commits add exactly: {files:?}"));
+    }
+    let rows = store.outbox(None, 1_000).map_err(e)?;
+    let mut seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+    seqs.dedup();
+    if rows.len() != 202
+        || seqs.len() != 202
+        || !rows.windows(2).all(|w| w[0].seq < w[1].seq)
+        || rows[..2] != left[..]
+        || store.outbox_len().map_err(e)? != 202
+    {
+        return Err(format!(
+            "200 concurrent commits add 200 rows with distinct numbers after the stored ones \
+             ({} rows)",
+            rows.len()
+        ));
+    }
+    // Emptied, then written to again: numbering goes on, nothing old comes back.
+    block_on(store.delete_outbox(&seqs)).map_err(e)?;
+    if !store.outbox(None, 10).map_err(e)?.is_empty() || store.outbox_len().map_err(e)? != 0 {
+        return fail("deleting every row empties the outbox");
+    }
+    let w = IngestWrite {
+        outbox: vec![message("cdr.rated", "after", "after")],
+        ..IngestWrite::default()
+    };
+    block_on(store.commit_ingest(w)).map_err(e)?;
+    let after = store.outbox(None, 10).map_err(e)?;
+    if after.len() != 1 || after[0].row != message("cdr.rated", "after", "after") {
+        return Err(format!("a write to an emptied outbox is kept: {after:?}"));
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use smol_str::SmolStr;
 
-use super::{IngestStore, IngestWrite, SourceStats, SuspenseFilter, SuspenseRecord};
+use super::{
+    IngestStore, IngestWrite, OutboxEntry, OutboxRow, SourceStats, SuspenseFilter, SuspenseRecord,
+};
 use crate::admin::AuditRecord;
 use crate::ledger::{CommitFuture, LedgerStore, MemoryLedgerStore, StoreError};
 
@@ -16,6 +18,8 @@ struct Data {
     stats: BTreeMap<SmolStr, SourceStats>,
     suspense: BTreeMap<String, SuspenseRecord>,
     audit: Vec<AuditRecord>,
+    outbox: BTreeMap<u64, OutboxRow>,
+    next_seq: u64,
 }
 
 /// In-memory ingestion storage; account writes go to the wrapped ledger store.
@@ -60,6 +64,11 @@ impl MemoryIngestStore {
             data.stats.entry(source).or_default().apply(&delta);
         }
         data.audit.extend(write.audit);
+        for row in write.outbox {
+            let seq = data.next_seq;
+            data.next_seq += 1;
+            data.outbox.insert(seq, row);
+        }
         Ok(())
     }
 }
@@ -109,5 +118,35 @@ impl IngestStore for MemoryIngestStore {
 
     fn suspense_record(&self, id: &str) -> Result<Option<SuspenseRecord>, StoreError> {
         Ok(self.lock()?.suspense.get(id).cloned())
+    }
+
+    fn outbox(&self, after: Option<u64>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Unbounded,
+        };
+        Ok(self
+            .lock()?
+            .outbox
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(|(seq, row)| OutboxEntry {
+                seq: *seq,
+                row: row.clone(),
+            })
+            .collect())
+    }
+
+    fn delete_outbox(&self, seqs: &[u64]) -> CommitFuture {
+        let result = self.lock().map(|mut data| {
+            for seq in seqs {
+                data.outbox.remove(seq);
+            }
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn outbox_len(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.outbox.len() as u64)
     }
 }

@@ -142,6 +142,33 @@ pub struct IngestWrite {
     pub stats: Vec<(SmolStr, StatsDelta)>,
     /// Audit records of the change (recycling is asked for by a person).
     pub audit: Vec<crate::admin::AuditRecord>,
+    /// Messages for downstream systems (rated output), made durable with the effects they
+    /// describe and published later (the transactional outbox; see [`OutboxRow`]).
+    pub outbox: Vec<OutboxRow>,
+}
+
+/// One message waiting in the outbox: written in the same transaction as the effect it
+/// describes, published by the outbox publisher and deleted once the broker acknowledged it.
+/// Delivery is at least once (a crash between publishing and deleting publishes again), so
+/// consumers deduplicate by the id in the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// Destination topic.
+    pub topic: SmolStr,
+    /// Message key (partitioning).
+    pub key: Vec<u8>,
+    /// Message payload.
+    pub payload: Vec<u8>,
+}
+
+/// An outbox row with its sequence number: the store gives every row a number greater than
+/// every row already stored, in commit order, and never reuses one still stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Sequence number (the row's key).
+    pub seq: u64,
+    /// The message.
+    pub row: OutboxRow,
 }
 
 /// Storage of ingestion: positions, counters and suspense, committed together with ledger
@@ -163,4 +190,12 @@ pub trait IngestStore: Send + Sync + 'static {
     ) -> Result<Vec<SuspenseRecord>, StoreError>;
     /// One suspended record.
     fn suspense_record(&self, id: &str) -> Result<Option<SuspenseRecord>, StoreError>;
+    /// Up to `limit` outbox rows with a sequence number above `after` (from the first when
+    /// `None`), in sequence order.
+    fn outbox(&self, after: Option<u64>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Removes delivered rows, in one durable write. `seqs` are rows read from
+    /// [`IngestStore::outbox`] and not removed since (one publisher per store).
+    fn delete_outbox(&self, seqs: &[u64]) -> CommitFuture;
+    /// How many rows wait in the outbox.
+    fn outbox_len(&self) -> Result<u64, StoreError>;
 }

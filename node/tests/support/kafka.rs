@@ -151,3 +151,77 @@ print(n)
         records.len().to_string()
     );
 }
+
+/// One message read back by kafka-python.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub partition: u32,
+    pub offset: u64,
+    pub key: String,
+    pub value: serde_json::Value,
+}
+
+/// Reads every message of every partition of `topic` from the beginning up to the end offsets
+/// at the time of the call, with kafka-python (independent of our client); values must be JSON.
+pub fn consume_with_kafka_python(brokers: &str, topic: &str) -> Vec<Consumed> {
+    let python =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/kafka-python/bin/python");
+    assert!(
+        python.exists(),
+        "kafka-python is not installed: run scripts/services/kafka-python.sh (scripts/test.sh does)"
+    );
+    let script = r#"
+import json, sys, time
+from kafka import KafkaConsumer, TopicPartition
+brokers, topic = sys.argv[1], sys.argv[2]
+c = KafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False, group_id=None,
+                  api_version_auto_timeout_ms=10000)
+deadline = time.time() + 60
+parts = None
+while not parts:
+    c.topics()
+    parts = c.partitions_for_topic(topic)
+    if time.time() > deadline:
+        sys.exit("no partitions for " + topic)
+tps = [TopicPartition(topic, p) for p in sorted(parts)]
+c.assign(tps)
+end = c.end_offsets(tps)
+for tp in tps:
+    c.seek(tp, 0)
+# Offsets read so far per partition (position() can spin forever against tansu).
+got = {tp: 0 for tp in tps}
+while any(got[tp] < end[tp] for tp in tps):
+    if time.time() > deadline:
+        sys.exit("timed out reading %s: %s of %s" % (topic, got, end))
+    for tp, msgs in c.poll(timeout_ms=500).items():
+        for m in msgs:
+            if m.offset >= end[tp]:
+                continue
+            got[tp] = m.offset + 1
+            print(json.dumps({"partition": m.partition, "offset": m.offset,
+                              "key": m.key.decode(), "value": m.value.decode()}))
+c.close()
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, brokers, topic])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kafka-python consume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let m: serde_json::Value = serde_json::from_str(line).unwrap();
+            Consumed {
+                partition: m["partition"].as_u64().unwrap() as u32,
+                offset: m["offset"].as_u64().unwrap(),
+                key: m["key"].as_str().unwrap().to_string(),
+                value: serde_json::from_str(m["value"].as_str().unwrap()).unwrap(),
+            }
+        })
+        .collect()
+}
