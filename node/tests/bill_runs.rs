@@ -366,6 +366,28 @@ fn a_bill_run_bills_a_hierarchy_once_and_dead_letters_what_it_cannot_bill() {
         metrics.contains("tollgate_billing_runs_total 2"),
         "{metrics}"
     );
+    // A subscription to an item without a price in the account's currency is refused.
+    account(&node, "bob-usd", "bob", None, "DE");
+    let (status, body) = call(
+        "PUT",
+        &node.url("/v1/accounts/bob-usd"),
+        Some(ADMIN_TOKEN),
+        Some(
+            json!({"customer": "bob", "currency": "USD", "bill_cycle": "monthly",
+                    "tax_jurisdiction": "DE", "responsibility": "self_paying"}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &node.url("/v1/subscriptions"),
+        json!({"id": "s-usd", "account": "bob-usd", "product": "office", "on": "2026-09-01",
+               "charges": [{"item": "fee"}]}),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("billing.no_price_list")),
+        "{body}"
+    );
     let (status, body) = get(&node.url("/v1/invoices/INV-1999-000001"));
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -428,7 +428,8 @@ fn check_subscription<S: CustomerStore + ?Sized>(
         .ok_or_else(|| BillingError::UnknownAccount(subscription.account.clone()))?;
     let setup = store.setup()?;
     for charge in &subscription.charges {
-        setup.price_list.item(&charge.item)?;
+        // The item must exist and have a price in the account's currency.
+        setup.price_list.price(&charge.item, account.currency)?;
     }
     if let Some(missing) = subscription
         .discounts
