@@ -17,8 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::body::Body;
-use super::customers::{context, from_value, limit, paged, with_path_id};
+use super::customers::{context, from_value, with_path_id};
 use super::error::{ApiError, Errors};
+use super::page::{limit_of, next_cursor};
 use super::{AppState, blocking};
 
 /// A page of accounts.
@@ -95,12 +96,13 @@ pub async fn list_accounts(
         parent: q.parent.map(AccountId::new),
         cycle: q.cycle.map(BillCycleId::new),
     };
-    let limit = limit(q.limit);
+    let limit = limit_of(q.limit);
     let after = q.cursor.map(AccountId::new);
     let store = state.customers.clone();
     let found =
         blocking(move || Ok(store.search_accounts(&filter, after.as_ref(), limit + 1)?)).await?;
-    let (items, next_cursor) = paged(found, limit, |a| a.id.to_string());
+    let mut items = found;
+    let next_cursor = next_cursor(&mut items, limit, |a| a.id.to_string());
     Ok(HttpResponse::Ok().json(AccountPage { items, next_cursor }))
 }
 

@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::body::Body;
 use super::error::{ApiError, Errors};
-use super::page::{PageQuery, next_cursor};
+use super::page::{PageQuery, limit_of, next_cursor};
 use crate::billing::{StartError, StartRun, off_thread};
 
 /// A run with its progress.
@@ -90,8 +90,7 @@ pub async fn start(
     let id = run.id.clone();
     let billing = state.billing.clone();
     let run = off_thread(move || billing.runs.run(&id))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage.io", e))?
+        .await?
         .unwrap_or(run);
     let status = if fresh {
         StatusCode::CREATED
@@ -119,8 +118,7 @@ pub async fn show(
         let failures = billing.runs.items(&id, true, None, 100)?;
         Ok(Some((run, failures)))
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage.io", e))?;
+    .await?;
     match found {
         Some((run, failures)) => Ok(HttpResponse::Ok().json(view(run, failures))),
         None => Err(ApiError::not_found(
@@ -151,9 +149,8 @@ pub async fn list(
     let billing = state.billing.clone();
     let query = query.into_inner();
     let limit = query.limit();
-    let mut runs = off_thread(move || billing.runs.runs(query.cursor.as_deref(), limit + 1))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage.io", e))?;
+    let mut runs =
+        off_thread(move || billing.runs.runs(query.cursor.as_deref(), limit + 1)).await?;
     let next = next_cursor(&mut runs, limit, |r| r.id.to_string());
     Ok(HttpResponse::Ok().json(RunPage {
         items: runs.into_iter().map(|r| view(r, Vec::new())).collect(),
@@ -197,11 +194,7 @@ pub async fn items(
     let billing = state.billing.clone();
     let id = id.into_inner();
     let query = query.into_inner();
-    let limit = PageQuery {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit();
+    let limit = limit_of(query.limit);
     let failed = query.failed.unwrap_or(false);
     let after = query.cursor.map(AccountId::new);
     let found = off_thread(move || {
@@ -213,8 +206,7 @@ pub async fn items(
             .items(&id, failed, after.as_ref(), limit + 1)
             .map(Some)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage.io", e))?;
+    .await?;
     let Some(mut items) = found else {
         return Err(ApiError::not_found(
             "billing.unknown_run",

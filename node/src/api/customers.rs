@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::body::Body;
 use super::error::{ApiError, Errors};
-use super::page::LIMIT_MAX;
+use super::page::{limit_of, next_cursor};
 use super::{AppState, blocking};
 
 /// Who makes a change through the API.
@@ -70,26 +70,6 @@ pub(crate) fn with_path_id(mut body: Value, id: &str, code: &str) -> Result<Valu
         }
     }
     Ok(body)
-}
-
-/// Limit of a search (1..=1000, default 100).
-pub(crate) fn limit(limit: Option<usize>) -> usize {
-    limit.unwrap_or(100).clamp(1, LIMIT_MAX)
-}
-
-/// Keeps `limit` items of `found` (fetched with `limit + 1`) and the cursor of the next page.
-pub(crate) fn paged<T>(
-    mut found: Vec<T>,
-    limit: usize,
-    key: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    if found.len() > limit {
-        found.truncate(limit);
-        let next = found.last().map(key);
-        (found, next)
-    } else {
-        (found, None)
-    }
 }
 
 /// A page of customers.
@@ -228,12 +208,13 @@ pub async fn list_customers(
             None => (a, None),
         }),
     };
-    let limit = limit(q.limit);
+    let limit = limit_of(q.limit);
     let after = q.cursor.map(CustomerId::new);
     let store = state.customers.clone();
     let found =
         blocking(move || Ok(store.search_customers(&filter, after.as_ref(), limit + 1)?)).await?;
-    let (items, next_cursor) = paged(found, limit, |c| c.id.to_string());
+    let mut items = found;
+    let next_cursor = next_cursor(&mut items, limit, |c| c.id.to_string());
     Ok(HttpResponse::Ok().json(CustomerPage { items, next_cursor }))
 }
 
@@ -367,7 +348,7 @@ pub async fn customer_history(
             ApiError::bad_request("request.bad_cursor", "the cursor is not a history id")
         })?),
     };
-    let limit = limit(q.limit);
+    let limit = limit_of(q.limit);
     let store = state.customers.clone();
     let found = blocking(move || {
         if store.customer(&id)?.is_none() {
@@ -379,7 +360,8 @@ pub async fn customer_history(
         Ok(store.history(&id, after, limit + 1)?)
     })
     .await?;
-    let (items, next_cursor) = paged(found, limit, |r| r.id.to_string());
+    let mut items = found;
+    let next_cursor = next_cursor(&mut items, limit, |r| r.id.to_string());
     Ok(HttpResponse::Ok().json(HistoryPage {
         items: items.into_iter().map(ChangeView::from).collect(),
         next_cursor,

@@ -2,7 +2,6 @@
 //! as JSON, `GET /v1/invoices/{number}/html` printable, and a customer's document pack for a
 //! period (`GET /v1/customers/{id}/documents?period_start=`) as one printable page.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use tollgate_domain::billing::run::{Invoice, InvoiceFilter};
@@ -11,12 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, Errors};
-use super::page::next_cursor;
+use super::page::{limit_of, next_cursor};
 use crate::billing::{invoice_html, off_thread};
-
-fn storage(e: String) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage.io", e)
-}
 
 fn date(text: Option<String>) -> Result<Option<jiff::civil::Date>, ApiError> {
     text.map(|t| {
@@ -69,7 +64,7 @@ pub async fn list(
     query: web::Query<InvoiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(100).clamp(1, super::page::LIMIT_MAX);
+    let limit = limit_of(q.limit);
     let filter = InvoiceFilter {
         payer: q.payer.map(AccountId::new),
         customer: q.customer.map(CustomerId::new),
@@ -79,9 +74,7 @@ pub async fn list(
     let billing = state.billing.clone();
     let cursor = q.cursor;
     let mut items =
-        off_thread(move || billing.runs.invoices(&filter, cursor.as_deref(), limit + 1))
-            .await
-            .map_err(storage)?;
+        off_thread(move || billing.runs.invoices(&filter, cursor.as_deref(), limit + 1)).await?;
     let next = next_cursor(&mut items, limit, |i| i.number.to_string());
     Ok(HttpResponse::Ok().json(InvoicePage {
         items,
@@ -92,8 +85,7 @@ pub async fn list(
 async fn find(state: &AppState, number: String) -> Result<Invoice, ApiError> {
     let billing = state.billing.clone();
     off_thread(move || billing.runs.invoice(&number))
-        .await
-        .map_err(storage)?
+        .await?
         .ok_or_else(|| ApiError::not_found("billing.unknown_invoice", "no such invoice"))
 }
 
@@ -156,8 +148,7 @@ pub async fn documents(
         }
         billing.runs.invoices(&filter, None, usize::MAX).map(Some)
     })
-    .await
-    .map_err(storage)?
+    .await?
     .ok_or_else(|| ApiError::not_found("customer.unknown", "no such customer"))?;
     let title = format!("Documents of customer {customer}");
     Ok(HttpResponse::Ok()

@@ -20,8 +20,13 @@ pub struct PageQuery {
 impl PageQuery {
     /// The limit, clamped to 1..=1000.
     pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(100).clamp(1, LIMIT_MAX)
+        limit_of(self.limit)
     }
+}
+
+/// A requested page size clamped to 1..=1000 (default 100).
+pub fn limit_of(limit: Option<usize>) -> usize {
+    limit.unwrap_or(100).clamp(1, LIMIT_MAX)
 }
 
 /// One page of `items` sorted by `key`: those after the cursor, at most `limit`, and the cursor

@@ -16,8 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::body::Body;
-use super::customers::{context, limit, paged, query_enum};
+use super::customers::{context, query_enum};
 use super::error::{ApiError, Errors};
+use super::page::{limit_of, next_cursor};
 use super::{AppState, blocking};
 
 /// Longest reason kept with a status change.
@@ -156,13 +157,14 @@ pub async fn list_subscriptions(
             .map(|s| query_enum::<SubscriptionStatus>("status", s))
             .transpose()?,
     };
-    let limit = limit(q.limit);
+    let limit = limit_of(q.limit);
     let after = q.cursor.map(SubscriptionId::new);
     let store = state.customers.clone();
     let found =
         blocking(move || Ok(store.search_subscriptions(&filter, after.as_ref(), limit + 1)?))
             .await?;
-    let (items, next_cursor) = paged(found, limit, |s| s.id.to_string());
+    let mut items = found;
+    let next_cursor = next_cursor(&mut items, limit, |s| s.id.to_string());
     Ok(HttpResponse::Ok().json(SubscriptionPage {
         items: items.into_iter().map(SubscriptionView::from).collect(),
         next_cursor,

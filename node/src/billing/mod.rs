@@ -209,7 +209,8 @@ impl Billing {
                 }
             }
         })
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         let jobs: Vec<Job> = items
             .iter()
             .filter(|i| matches!(i.state, tollgate_domain::billing::run::ItemState::Pending))
@@ -225,7 +226,9 @@ impl Billing {
         self.queue.publish(jobs).await.map_err(|e| e.to_string())?;
         let this = self.clone();
         let id = run.id.clone();
-        off_thread(move || this.runs.mark_published(&id, Timestamp::now())).await
+        off_thread(move || this.runs.mark_published(&id, Timestamp::now()))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Publishes every run still `publishing` (after a restart or a broker outage).
@@ -248,9 +251,8 @@ impl Billing {
 /// Runs blocking storage work on the blocking pool.
 pub async fn off_thread<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("storage task failed: {e}")),
-    }
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(format!("storage task failed: {e}")))?
 }

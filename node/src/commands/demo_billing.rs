@@ -34,7 +34,8 @@ pub async fn bill_last_month(billing: Arc<Billing>) -> Result<String, String> {
     let run = loop {
         let (b, id) = (billing.clone(), run.id.clone());
         let now = off_thread(move || b.runs.run(&id))
-            .await?
+            .await
+            .map_err(|e| e.to_string())?
             .ok_or("bill run lost")?;
         if now.state == RunState::Finished || Instant::now() > deadline {
             break now;
@@ -46,7 +47,9 @@ pub async fn bill_last_month(billing: Arc<Billing>) -> Result<String, String> {
         run: Some(id),
         ..InvoiceFilter::default()
     };
-    let invoices = off_thread(move || b.runs.invoices(&filter, None, 100)).await?;
+    let invoices = off_thread(move || b.runs.invoices(&filter, None, 100))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut lines = format!(
         "bill run {} ({period}, monthly): {} payers, {} billed, {} failed, state {:?}",
         run.id, run.total, run.billed, run.failed, run.state
