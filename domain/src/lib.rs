@@ -19,6 +19,7 @@ pub mod billing;
 pub mod calendar;
 pub mod catalogue;
 pub mod cdr;
+pub mod finance;
 pub mod ids;
 pub mod ledger;
 pub mod mediation;

@@ -121,6 +121,10 @@ pub struct Invoice {
     pub seq: u64,
     /// Issue date.
     pub issued_on: Date,
+    /// Pay-by date (invoices issued before pay-by dates existed have none: the default payment
+    /// term applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_on: Option<Date>,
     /// When it was written.
     pub issued_at: Timestamp,
     /// The run that issued it.
@@ -155,6 +159,8 @@ pub struct NewInvoice {
     pub draft: InvoiceDraft,
     /// Issue date (renders `{yyyy}` etc.).
     pub issued_on: Date,
+    /// Pay-by date (issue date plus the payer's payment term).
+    pub due_on: Option<Date>,
     /// When.
     pub issued_at: Timestamp,
     /// The number template, parsed and checked.
@@ -346,6 +352,7 @@ pub fn plan_commit(
             series,
             seq,
             issued_on: new.issued_on,
+            due_on: new.due_on,
             issued_at: new.issued_at,
             run: new.run.clone(),
             payer: payer.clone(),

@@ -88,6 +88,7 @@ fn invoice(run: &SmolStr, payer: &str, minor: i64) -> Result<NewInvoice, String>
         run: run.clone(),
         draft: draft(payer, minor)?,
         issued_on: date(2026, 11, 2),
+        due_on: Some(date(2026, 11, 16)),
         issued_at: at(100)?,
         template: NumberTemplate::parse("INV-{yyyy}-{seq:06}").map_err(|e| e.to_string())?,
         series: String::new(),

@@ -44,6 +44,28 @@ pub struct BillingSetup {
     /// Invoice numbering template (see [`NumberTemplate`]).
     #[serde(default = "template_default")]
     pub invoice_number_template: String,
+    /// Credit note numbering template (debit notes use the same with `DN` for `CN`).
+    #[serde(default = "note_template_default")]
+    pub credit_note_number_template: String,
+    /// Pay-by term in days after the issue date for customers no dunning policy names.
+    #[serde(default = "payment_terms_default")]
+    pub payment_terms_days: u32,
+    /// Dunning policies per customer credit class (see [`crate::finance::dunning`]).
+    #[serde(default)]
+    pub dunning_policies: Vec<crate::finance::DunningPolicy>,
+}
+
+/// The credit note numbering template used until one is set.
+pub const CREDIT_NOTE_NUMBER_TEMPLATE_DEFAULT: &str = "CN-{yyyy}-{seq:06}";
+/// The payment term used until one is set.
+pub const PAYMENT_TERMS_DAYS_DEFAULT: u32 = 14;
+
+fn note_template_default() -> String {
+    CREDIT_NOTE_NUMBER_TEMPLATE_DEFAULT.to_string()
+}
+
+fn payment_terms_default() -> u32 {
+    PAYMENT_TERMS_DAYS_DEFAULT
 }
 
 impl Default for BillingSetup {
@@ -55,6 +77,9 @@ impl Default for BillingSetup {
             discounts: Vec::new(),
             tax_scheme: TaxScheme::default(),
             invoice_number_template: template_default(),
+            credit_note_number_template: note_template_default(),
+            payment_terms_days: PAYMENT_TERMS_DAYS_DEFAULT,
+            dunning_policies: Vec::new(),
         }
     }
 }

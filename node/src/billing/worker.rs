@@ -191,6 +191,7 @@ impl Billing {
             run: run.id.clone(),
             draft,
             issued_on: self.today(now),
+            due_on: None,
             issued_at: now,
             template,
             series: self.series.clone(),

@@ -1,0 +1,1 @@
+//! Invoice balances, payment validation and allocation, refunds and reversals.

@@ -1,0 +1,1 @@
+//! [`super::FinanceStore`] in memory.
