@@ -248,6 +248,22 @@ impl BillingSetup {
         if let Err(e) = self.number_template() {
             problems.push(problem("invoice_number_template", e.code(), e.to_string()));
         }
+        if let Err(e) = NumberTemplate::parse(&self.credit_note_number_template) {
+            problems.push(problem(
+                "credit_note_number_template",
+                e.code(),
+                e.to_string(),
+            ));
+        }
+        if let Err(found) = crate::finance::collect::validate_policies(&self.dunning_policies) {
+            for (path, message) in found {
+                problems.push(problem(
+                    format!("dunning_policies{path}"),
+                    "dunning.invalid_policy",
+                    message,
+                ));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {

@@ -12,6 +12,7 @@
 //! customer owes less (payment, credit note).
 
 pub mod allocation;
+pub mod collect;
 pub mod collection;
 pub mod contract;
 pub mod credit_note;
@@ -25,8 +26,9 @@ pub mod receivable;
 pub mod statement;
 pub mod store;
 
+pub use collect::{CollectInput, CollectPlan, Notice, Settlement};
 pub use collection::{CollectionItem, CollectionItemState, CollectionRun};
-pub use credit_note::{CreditNote, NoteKind, NoteLine};
+pub use credit_note::{CreditNote, NoteInput, NoteKind, NoteLine};
 pub use dunning::{
     AccountDunning, AppliedStep, DunningAction, DunningCase, DunningPolicy, DunningStep,
     PenaltyValue,
