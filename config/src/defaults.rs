@@ -7,6 +7,8 @@ use std::ops::RangeInclusive;
 pub const NODE_ID: &str = "node-1";
 /// `node.data_dir`.
 pub const DATA_DIR: &str = "./tollgate-data";
+/// `node.test_clock_enabled`.
+pub const NODE_TEST_CLOCK_ENABLED: bool = false;
 /// `http.listen`.
 pub const HTTP_LISTEN: &str = "127.0.0.1:8080";
 /// `http.body_limit_bytes` (16 MiB).
@@ -109,6 +111,22 @@ pub const BILLING_SERIES: &str = "";
 pub const BILLING_ATTEMPTS_MAX: u64 = 5;
 /// `billing.republish_interval_ms`.
 pub const BILLING_REPUBLISH_INTERVAL_MS: u64 = 5_000;
+/// `finance.workers_enabled`.
+pub const FINANCE_WORKERS_ENABLED: bool = true;
+/// `finance.prefetch`.
+pub const FINANCE_PREFETCH: u64 = 8;
+/// `finance.attempts_max`.
+pub const FINANCE_ATTEMPTS_MAX: u64 = 5;
+/// File name of the notification file inside `node.data_dir` (`finance.notifications_path`).
+pub const FINANCE_NOTIFICATIONS_FILE_NAME: &str = "notifications.jsonl";
+/// `finance.notifications_interval_ms`.
+pub const FINANCE_NOTIFICATIONS_INTERVAL_MS: u64 = 1_000;
+/// `finance.collection_schedule_enabled`.
+pub const FINANCE_COLLECTION_SCHEDULE_ENABLED: bool = false;
+/// `finance.collection_time` (`HH:MM`, 24-hour, in `billing.timezone`).
+pub const FINANCE_COLLECTION_TIME: &str = "06:00";
+/// `finance.republish_interval_ms`.
+pub const FINANCE_REPUBLISH_INTERVAL_MS: u64 = 5_000;
 
 /// Allowed values of every bounded key. A limit on everything: no key is unbounded.
 pub mod limits {
@@ -234,4 +252,12 @@ pub mod limits {
     pub const BILLING_ATTEMPTS_MAX: RangeInclusive<u64> = 1..=100;
     /// `billing.republish_interval_ms` (100 ms to an hour).
     pub const BILLING_REPUBLISH_INTERVAL_MS: RangeInclusive<u64> = 100..=3_600_000;
+    /// `finance.prefetch`.
+    pub const FINANCE_PREFETCH: RangeInclusive<u64> = 1..=1000;
+    /// `finance.attempts_max`.
+    pub const FINANCE_ATTEMPTS_MAX: RangeInclusive<u64> = 1..=100;
+    /// `finance.notifications_interval_ms` (100 ms to an hour).
+    pub const FINANCE_NOTIFICATIONS_INTERVAL_MS: RangeInclusive<u64> = 100..=3_600_000;
+    /// `finance.republish_interval_ms` (100 ms to an hour).
+    pub const FINANCE_REPUBLISH_INTERVAL_MS: RangeInclusive<u64> = 100..=3_600_000;
 }

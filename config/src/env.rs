@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const KEYS: &[&str] = &[
     "node.id",
     "node.data_dir",
+    "node.test_clock_enabled",
     "http.listen",
     "http.body_limit_bytes",
     "http.upload_limit_bytes",
@@ -87,6 +88,15 @@ pub const KEYS: &[&str] = &[
     "billing.series",
     "billing.attempts_max",
     "billing.republish_interval_ms",
+    "finance.workers_enabled",
+    "finance.prefetch",
+    "finance.attempts_max",
+    "finance.notifications_adapter",
+    "finance.notifications_path",
+    "finance.notifications_interval_ms",
+    "finance.collection_schedule_enabled",
+    "finance.collection_time",
+    "finance.republish_interval_ms",
 ];
 
 /// Keys set in the file only, with no environment variable: lists of tables.
@@ -192,6 +202,7 @@ const SECTIONS: &[&str] = &[
     "JOBS",
     "AMQP",
     "BILLING",
+    "FINANCE",
 ];
 
 /// For a `TOLLGATE_*` variable that is not a key's override: `Some((key, message))` when it

@@ -82,6 +82,8 @@ pub struct NodeConfig {
     pub amqp: AmqpSettings,
     /// `[billing]`.
     pub billing: BillingConfig,
+    /// `[finance]`.
+    pub finance: FinanceConfig,
 }
 
 impl Default for NodeConfig {
@@ -92,6 +94,7 @@ impl Default for NodeConfig {
             node: NodeSettings {
                 id: defaults::NODE_ID.to_string(),
                 data_dir: data_dir.clone(),
+                test_clock_enabled: defaults::NODE_TEST_CLOCK_ENABLED,
             },
             http: HttpConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -199,6 +202,17 @@ impl Default for NodeConfig {
                 attempts_max: defaults::BILLING_ATTEMPTS_MAX as u32,
                 republish_interval_ms: defaults::BILLING_REPUBLISH_INTERVAL_MS,
             },
+            finance: FinanceConfig {
+                workers_enabled: defaults::FINANCE_WORKERS_ENABLED,
+                prefetch: defaults::FINANCE_PREFETCH as u16,
+                attempts_max: defaults::FINANCE_ATTEMPTS_MAX as u32,
+                notifications_adapter: NotificationsAdapter::File,
+                notifications_path: None,
+                notifications_interval_ms: defaults::FINANCE_NOTIFICATIONS_INTERVAL_MS,
+                collection_schedule_enabled: defaults::FINANCE_COLLECTION_SCHEDULE_ENABLED,
+                collection_time: defaults::FINANCE_COLLECTION_TIME.to_string(),
+                republish_interval_ms: defaults::FINANCE_REPUBLISH_INTERVAL_MS,
+            },
         }
     }
 }
@@ -305,6 +319,7 @@ impl NodeConfig {
             node: Some(RawNode {
                 id: Some(self.node.id.clone()),
                 data_dir: Some(path(&self.node.data_dir)),
+                test_clock_enabled: Some(self.node.test_clock_enabled),
             }),
             http: Some(RawHttp {
                 listen: Some(self.http.listen.to_string()),
@@ -446,6 +461,17 @@ impl NodeConfig {
                 series: Some(self.billing.series.clone()),
                 attempts_max: Some(u64::from(self.billing.attempts_max)),
                 republish_interval_ms: Some(self.billing.republish_interval_ms),
+            }),
+            finance: Some(RawFinance {
+                workers_enabled: Some(self.finance.workers_enabled),
+                prefetch: Some(u64::from(self.finance.prefetch)),
+                attempts_max: Some(u64::from(self.finance.attempts_max)),
+                notifications_adapter: Some(self.finance.notifications_adapter),
+                notifications_path: self.finance.notifications_path.as_deref().map(path),
+                notifications_interval_ms: Some(self.finance.notifications_interval_ms),
+                collection_schedule_enabled: Some(self.finance.collection_schedule_enabled),
+                collection_time: Some(self.finance.collection_time.clone()),
+                republish_interval_ms: Some(self.finance.republish_interval_ms),
             }),
         }
     }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::sections::{
     AmqpQueueKind, DuplicateKey, JobsBackend, JwtAlgorithm, LogFormat, LogLevel,
+    NotificationsAdapter,
 };
 
 /// The whole file: one optional table per section.
@@ -57,6 +58,8 @@ pub struct RawConfig {
     pub amqp: Option<RawAmqp>,
     /// `[billing]`.
     pub billing: Option<RawBilling>,
+    /// `[finance]`.
+    pub finance: Option<RawFinance>,
 }
 
 /// `[node]`: identity and data directory.
@@ -67,6 +70,8 @@ pub struct RawNode {
     pub id: Option<String>,
     /// Directory for the node's durable state.
     pub data_dir: Option<String>,
+    /// The node's clock can be set through `PUT /v1/test/clock` (tests only).
+    pub test_clock_enabled: Option<bool>,
 }
 
 /// `[http]`: the admin, ingest and session API.
@@ -404,6 +409,30 @@ pub struct RawBilling {
     /// Requeues of a job failing with a storage error before it is dead-lettered.
     pub attempts_max: Option<u64>,
     /// How often unpublished jobs of runs are published again.
+    pub republish_interval_ms: Option<u64>,
+}
+
+/// `[finance]`: payments and collections (dunning).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFinance {
+    /// This node consumes collection jobs.
+    pub workers_enabled: Option<bool>,
+    /// Most unacked collection jobs per worker.
+    pub prefetch: Option<u64>,
+    /// Requeues of a collection job failing with a storage error before it is dead-lettered.
+    pub attempts_max: Option<u64>,
+    /// How customer notifications are delivered.
+    pub notifications_adapter: Option<NotificationsAdapter>,
+    /// File the `file` adapter appends notifications to.
+    pub notifications_path: Option<String>,
+    /// How often the notification outbox is delivered.
+    pub notifications_interval_ms: Option<u64>,
+    /// Start a collection run every day by itself.
+    pub collection_schedule_enabled: Option<bool>,
+    /// Time of day of the daily collection run, `HH:MM`.
+    pub collection_time: Option<String>,
+    /// How often unpublished jobs of collection runs are published again.
     pub republish_interval_ms: Option<u64>,
 }
 

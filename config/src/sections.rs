@@ -10,8 +10,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod finance;
 pub(crate) mod jobs;
 
+pub use finance::*;
 pub use jobs::*;
 
 /// `[node]`: identity and data directory.
@@ -22,6 +24,9 @@ pub struct NodeSettings {
     /// Directory for the node's durable state (relative paths are taken from the working
     /// directory of the process).
     pub data_dir: PathBuf,
+    /// The node's clock can be set through `PUT /v1/test/clock`, for end-to-end tests of
+    /// time-driven work (daily collection runs). Never enable it in production.
+    pub test_clock_enabled: bool,
 }
 
 /// `[http]`: the admin, ingest and session API.

@@ -1974,6 +1974,7 @@ fn mapping_path_env_overrides() {
     assert_eq!(err.problems().len(), 3, "{rendered}");
 }
 
+mod finance;
 mod jobs;
 
 #[test]

@@ -16,6 +16,7 @@ use crate::env::{KEYS, env_var_name, unknown_variable};
 use crate::raw::*;
 use crate::sections::*;
 
+mod finance;
 mod jobs;
 
 /// A problem found by validation.
@@ -153,6 +154,7 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
     let jobs = jobs::jobs(raw.jobs.clone().unwrap_or_default());
     let amqp = jobs::amqp(c, raw.amqp.clone().unwrap_or_default());
     let billing = jobs::billing(c, raw.billing.clone().unwrap_or_default());
+    let finance = finance::finance(c, raw.finance.clone().unwrap_or_default());
     if u64::from(mediation.past_days) > dedupe_horizon_days {
         // A record older than the horizon could be charged twice: its id is forgotten.
         c.cross_problem(
@@ -199,6 +201,7 @@ fn build(c: &mut Checker, raw: &RawConfig) -> NodeConfig {
         jobs,
         amqp,
         billing,
+        finance,
     }
 }
 
@@ -229,6 +232,9 @@ fn node(c: &mut Checker, raw: RawNode) -> NodeSettings {
     NodeSettings {
         id,
         data_dir: c.path("node.data_dir", &data_dir),
+        test_clock_enabled: raw
+            .test_clock_enabled
+            .unwrap_or(defaults::NODE_TEST_CLOCK_ENABLED),
     }
 }
 
