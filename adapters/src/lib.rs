@@ -8,13 +8,16 @@
 //! on top of it in [`ledger`]; the administration storage contract (users, tokens, roles,
 //! catalogue drafts and versions, audit trail) on the same store in [`admin`]; customer data
 //! (customers, account hierarchies, subscriptions, billing setup, change history) in
-//! [`customers`]; bill runs and invoices in [`bill_runs`]; the durable job queues of
-//! bill-cycle, collection and settlement runs (RabbitMQ and embedded) in [`jobs`].
+//! [`customers`]; bill runs and invoices in [`bill_runs`]; finance after the invoice (periods,
+//! payments, receivables, notes, dunning, the notification outbox, collection runs) in
+//! [`finance`]; the durable job queues of bill-cycle, collection and settlement runs (RabbitMQ
+//! and embedded) in [`jobs`].
 
 pub mod admin;
 pub mod bill_runs;
 pub mod customers;
 pub mod embedded;
+pub mod finance;
 pub mod jobs;
 pub mod kafka;
 pub mod kafka_output;

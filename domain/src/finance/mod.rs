@@ -34,7 +34,7 @@ pub use dunning::{
     PenaltyValue,
 };
 pub use error::FinanceError;
-// pub use memory::MemoryFinanceStore;
+pub use memory::MemoryFinanceStore;
 pub use notification::{Channel, Notification};
 pub use payment::{Allocation, AllocationRequest, Payment, PaymentMethod, PaymentState, Refund};
 pub use period::{ClosedScope, FinancialPeriod, PeriodAction, PeriodEvent, PeriodState};
