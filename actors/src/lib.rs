@@ -21,7 +21,7 @@ mod subscriber;
 pub use batch::{BatchTx, Coordinator, Offer, Participant, RateCdrsIn};
 pub use messages::{
     ActorError, BalanceView, CdrOutcome, Charge, FreeUnits, GetBalance, RateCdrs, Rerate,
-    RerateReport, TopUp,
+    RerateReport, SetBarring, TopUp,
 };
 pub use metrics::ActorMetrics;
 pub use router::Router;

@@ -106,6 +106,26 @@ pub struct TopUp {
     pub audit: Option<tollgate_domain::admin::AuditRecord>,
 }
 
+/// Bar the subscriber's service for collections (dunning), or lift the barring; idempotent by
+/// `key`. While barred, new sessions and events are refused with `account.barred`; usage records
+/// are still charged. Answers the balance view after the change (`barred` shows the reason).
+///
+/// Barring again for the reason in force, or clearing an unbarred account, changes nothing (only
+/// the key is remembered). A disconnection (`dunning.disconnected`) is for good: clearing it or
+/// replacing it by another reason is refused by the ledger, and the actor then writes nothing and
+/// answers the current view, which still shows the disconnection.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<BalanceView, ActorError>")]
+pub struct SetBarring {
+    /// Idempotency key (a replayed key answers the current view and writes nothing).
+    pub key: SmolStr,
+    /// `Some(reason)` bars (e.g. `dunning.suspended`), `None` lifts the barring.
+    pub barring: Option<SmolStr>,
+    /// The audit record of the change (who, request, target); the actor fills in the account
+    /// before and after and writes it in the same durable write as the change.
+    pub audit: Option<tollgate_domain::admin::AuditRecord>,
+}
+
 /// Read the balance.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<BalanceView, ActorError>")]
@@ -145,6 +165,8 @@ pub struct BalanceView {
     pub free_units: Vec<FreeUnits>,
     /// Ledger entries so far.
     pub entries: u64,
+    /// The reason of the barring by collections in force (e.g. `dunning.suspended`), if any.
+    pub barred: Option<SmolStr>,
 }
 
 /// Rate a subscriber's records of `[from, to)` again with the versions in force at their start;

@@ -28,6 +28,7 @@ use crate::messages::{ActorError, BalanceView, Charge, TopUp};
 use crate::metrics::ActorMetrics;
 
 mod balance;
+mod barring;
 mod rating;
 mod rerate;
 

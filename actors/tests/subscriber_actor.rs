@@ -10,8 +10,8 @@ use actix::Arbiter;
 use rust_decimal_macros::dec;
 use smol_str::SmolStr;
 use tollgate_actors::{
-    ActorMetrics, CdrOutcome, Charge, GetBalance, Profiles, RateCdrs, Router, Settings, Shared,
-    TopUp,
+    ActorMetrics, CdrOutcome, Charge, GetBalance, Profiles, RateCdrs, Router, SetBarring, Settings,
+    Shared, TopUp,
 };
 use tollgate_cluster::ShardMap;
 use tollgate_domain::catalogue::{Catalogue, Timeline};
@@ -655,4 +655,174 @@ async fn batch_transactions_commit_every_subscriber_together_or_nothing() {
         .unwrap()
         .unwrap();
     assert!(matches!(again[0], CdrOutcome::Duplicate { .. }));
+}
+
+fn bar(key: &str, reason: Option<&str>) -> SetBarring {
+    SetBarring {
+        key: key.into(),
+        barring: reason.map(SmolStr::new),
+        audit: None,
+    }
+}
+
+fn start(session: &str) -> Charge {
+    Charge(SessionRequest::Initial {
+        session: session.into(),
+        request: "1".into(),
+        usage: usage(),
+        requested_units: 60,
+    })
+}
+
+/// Collections bar a subscriber: new sessions are refused with `account.barred`, usage records
+/// are still charged, the barring survives a new actor, a replayed key writes nothing, and
+/// clearing the barring resumes service.
+#[actix_rt::test]
+async fn a_barring_refuses_new_sessions_until_cleared_and_survives_a_new_actor() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let pre = SubscriberId::new("pre");
+    {
+        let router = router(store.clone());
+        router
+            .send(
+                &pre,
+                TopUp {
+                    audit: None,
+                    id: "t1".into(),
+                    amount: Money::new(dec!(10.00), Currency::EUR),
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let audit = tollgate_domain::admin::AuditRecord::new(
+            ts("2026-03-02T10:00:00Z"),
+            "collections",
+            "subscriber.bar",
+            "subscriber/pre",
+            "req-1",
+            None,
+            None,
+        );
+        let view = router
+            .send(
+                &pre,
+                SetBarring {
+                    audit: Some(audit),
+                    ..bar("d1", Some("dunning.suspended"))
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.barred.as_deref(), Some("dunning.suspended"));
+        assert_eq!(view.balance.amount, dec!(10.00));
+        let records = store.audit_records();
+        assert_eq!(records.len(), 1, "the change is audited with the write");
+        assert!(records[0].before.as_ref().unwrap()["barring"].is_null());
+        assert_eq!(
+            records[0].after.as_ref().unwrap()["barring"]["reason"],
+            "dunning.suspended"
+        );
+        let refused = router
+            .send(&pre, start("s1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.code(), "account.barred");
+        // Usage that happened anyway is charged.
+        let outcomes = router
+            .send(&pre, RateCdrs(vec![voice(&pre, "c1", 60)]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(outcomes[0], CdrOutcome::Rated { .. }));
+    }
+    // A new actor on the same store (a restart) is still barred.
+    let router = router(store.clone());
+    let view = router.send(&pre, GetBalance).await.unwrap().unwrap();
+    assert_eq!(view.barred.as_deref(), Some("dunning.suspended"));
+    assert_eq!(view.balance.amount, dec!(9.40));
+    let refused = router
+        .send(&pre, start("s2"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code(), "account.barred");
+    // Replaying the key answers the current view and writes nothing.
+    let (commits, entries) = (store.commits(), store.entries(&pre).unwrap().len());
+    let stored = store.load_account(&pre).unwrap();
+    let replay = router
+        .send(&pre, bar("d1", Some("dunning.suspended")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replay, view);
+    assert_eq!(store.commits(), commits, "a replay writes nothing");
+    assert_eq!(store.entries(&pre).unwrap().len(), entries);
+    assert_eq!(store.load_account(&pre).unwrap(), stored);
+    // Paid: the barring is cleared and service resumes.
+    let view = router.send(&pre, bar("d2", None)).await.unwrap().unwrap();
+    assert_eq!(view.barred, None);
+    let grant = router
+        .send(&pre, start("s3"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.granted_units, 60);
+    // An old key replayed after the clear does not bar again.
+    let view = router
+        .send(&pre, bar("d1", Some("dunning.suspended")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.barred, None);
+    let account = store.load_account(&pre).unwrap().unwrap();
+    assert_eq!(account.barring, None);
+    account.check(&store.entries(&pre).unwrap()).unwrap();
+}
+
+/// Barring twice for the same reason keeps the first barring; a disconnection is never lifted.
+#[actix_rt::test]
+async fn a_repeated_barring_changes_nothing_and_a_disconnection_is_for_good() {
+    let store = Arc::new(MemoryLedgerStore::new());
+    let router = router(store.clone());
+    let post = SubscriberId::new("post");
+    router
+        .send(&post, bar("d1", Some("dunning.suspended")))
+        .await
+        .unwrap()
+        .unwrap();
+    router
+        .send(&post, bar("d2", Some("dunning.suspended")))
+        .await
+        .unwrap()
+        .unwrap();
+    let barring = store.load_account(&post).unwrap().unwrap().barring.unwrap();
+    assert_eq!(barring.key, "d1", "the first barring stays in force");
+    let view = router
+        .send(&post, bar("d3", Some("dunning.disconnected")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.barred.as_deref(), Some("dunning.disconnected"));
+    let commits = store.commits();
+    let view = router.send(&post, bar("d4", None)).await.unwrap().unwrap();
+    assert_eq!(
+        view.barred.as_deref(),
+        Some("dunning.disconnected"),
+        "a disconnection cannot be lifted"
+    );
+    assert_eq!(store.commits(), commits, "nothing was written");
+    let refused = router
+        .send(&post, start("s1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code(), "account.barred");
 }

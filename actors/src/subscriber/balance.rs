@@ -41,6 +41,7 @@ impl SubscriberActor {
             open_sessions: account.reservations.len(),
             free_units,
             entries: account.entry_count,
+            barred: account.barring.as_ref().map(|b| b.reason.clone()),
         })
     }
 }

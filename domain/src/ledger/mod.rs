@@ -3,6 +3,10 @@
 //! Diameter Gy / RFC 4006: initial, update, terminate, event), top-ups, thresholds that suspend
 //! and resume service, and reservation expiry.
 //!
+//! Collections (dunning) can bar an account ([`Barring`]): new usage is refused with
+//! [`Refusal::Barred`] until the barring is cleared, independently of the prepaid [`Status`];
+//! usage records that arrive anyway are still charged.
+//!
 //! Every operation is a pure function from the current [`Account`] to an [`Effects`] value (the
 //! new entries and state changes) or a [`Refusal`]; the owner (the subscriber actor) makes the
 //! effects durable and only then applies them and answers. Balances are never edited directly:
@@ -38,7 +42,8 @@ pub enum Mode {
     Postpaid,
 }
 
-/// Service status driven by thresholds (and later by dunning).
+/// Service status driven by the prepaid thresholds (collections bar service through [`Barring`],
+/// independently of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -119,6 +124,41 @@ impl Default for Thresholds {
     }
 }
 
+/// A service barring set by collections (dunning): new real-time usage is refused while it is in
+/// force, whatever the balance and the prepaid [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Barring {
+    /// Why: e.g. [`Barring::SUSPENDED`] or [`Barring::DISCONNECTED`].
+    pub reason: SmolStr,
+    /// Since when.
+    pub since: Timestamp,
+    /// The idempotency key of the request that set it.
+    pub key: SmolStr,
+}
+
+impl Barring {
+    /// Reason of a dunning suspension: lifted when the overdue invoices are paid.
+    pub const SUSPENDED: &'static str = "dunning.suspended";
+    /// Reason of a permanent disconnection: never lifted.
+    pub const DISCONNECTED: &'static str = "dunning.disconnected";
+
+    /// Whether this barring is for good (a disconnection): it can be neither cleared nor
+    /// replaced by a lesser one.
+    pub fn is_permanent(&self) -> bool {
+        self.reason == Barring::DISCONNECTED
+    }
+}
+
+/// A change of an account's barring, carried by [`Effects`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum BarringChange {
+    /// Bar the account (or replace the barring in force).
+    Set(Barring),
+    /// Lift the barring.
+    Clear,
+}
+
 /// The state of one subscriber's balance, derived from its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -141,6 +181,9 @@ pub struct Account {
     pub counters: Counters,
     /// Entries applied so far.
     pub entry_count: u64,
+    /// Service barring by collections, if any (absent in accounts stored before barring existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barring: Option<Barring>,
 }
 
 /// Why an operation is refused. Codes are stable: API error codes and metric labels.
@@ -181,6 +224,13 @@ pub enum Refusal {
         /// Its message.
         message: String,
     },
+    /// Service is barred by collections (dunning) until the barring is cleared.
+    #[error("service barred by collections ({reason}): {}", barred_advice(.reason))]
+    #[serde(rename = "account.barred")]
+    Barred {
+        /// The barring reason (e.g. `dunning.suspended`).
+        reason: SmolStr,
+    },
     /// Money in another currency than the account's.
     #[error("amount in {given}, account in {account}")]
     #[serde(rename = "money.currency_mismatch")]
@@ -206,9 +256,19 @@ impl Refusal {
             Refusal::SessionExists(_) => "session.exists",
             Refusal::Overuse { .. } => "session.overuse",
             Refusal::Rating { reason, .. } => reason,
+            Refusal::Barred { .. } => "account.barred",
             Refusal::CurrencyMismatch { .. } => "money.currency_mismatch",
             Refusal::InvalidAmount(_) => "request.invalid_amount",
         }
+    }
+}
+
+/// What a barred customer is told to do.
+fn barred_advice(reason: &str) -> &'static str {
+    if reason == Barring::DISCONNECTED {
+        "the account is disconnected for good"
+    } else {
+        "pay the overdue invoices to resume"
     }
 }
 
@@ -223,6 +283,9 @@ pub struct Effects {
     pub remove: Vec<SmolStr>,
     /// Counter updates.
     pub counters: Vec<CounterUpdate>,
+    /// Barring set or lifted, if it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barring: Option<BarringChange>,
 }
 
 impl Account {
@@ -238,6 +301,7 @@ impl Account {
             reservations: BTreeMap::new(),
             counters: Counters::new(),
             entry_count: 0,
+            barring: None,
         }
     }
 
@@ -260,6 +324,11 @@ impl Account {
             self.reservations.insert(r.session.clone(), r.clone());
         }
         self.counters.apply(&effects.counters);
+        match &effects.barring {
+            Some(BarringChange::Set(barring)) => self.barring = Some(barring.clone()),
+            Some(BarringChange::Clear) => self.barring = None,
+            None => {}
+        }
         self.status = self.status_after(thresholds);
     }
 
@@ -338,6 +407,38 @@ impl Account {
             }],
             ..Effects::default()
         })
+    }
+
+    /// Bars the account (`Some`) or lifts its barring (`None`). Answers empty effects when that
+    /// state is already in force (barred for the same reason, or not barred): the first barring
+    /// keeps its `since` and `key`. A permanent barring (a disconnection) is never lifted nor
+    /// replaced by another reason: that is refused with [`Refusal::Barred`].
+    pub fn set_barring(&self, barring: Option<Barring>) -> Result<Effects, Refusal> {
+        let change = match (&self.barring, barring) {
+            (None, None) => None,
+            (Some(current), Some(next)) if current.reason == next.reason => None,
+            (Some(current), _) if current.is_permanent() => {
+                return Err(Refusal::Barred {
+                    reason: current.reason.clone(),
+                });
+            }
+            (_, Some(next)) => Some(BarringChange::Set(next)),
+            (Some(_), None) => Some(BarringChange::Clear),
+        };
+        Ok(Effects {
+            barring: change,
+            ..Effects::default()
+        })
+    }
+
+    /// Refuses new usage (initial and event reservations) of a barred account.
+    pub fn check_not_barred(&self) -> Result<(), Refusal> {
+        match &self.barring {
+            Some(barring) => Err(Refusal::Barred {
+                reason: barring.reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Releases every reservation whose grant lapsed at `now`.

@@ -238,6 +238,12 @@ fn entry(
 impl Account {
     /// Decides a real-time request. `ttl_s` is the reservation lifetime, `grant_max` the most
     /// units granted at once.
+    ///
+    /// A barred account (collections, see [`Account::barring`]) is refused initial and event
+    /// requests with [`Refusal::Barred`], prepaid or postpaid. Sessions already open when the
+    /// barring came are answered as before but get no more units: an update charges the units
+    /// used and grants nothing (the network then ends the session), and a terminate charges the
+    /// final usage as usual.
     pub fn session(
         &self,
         catalogue: &Catalogue,
@@ -264,6 +270,7 @@ impl Account {
                 if self.reservations.contains_key(session) {
                     return Err(Refusal::SessionExists(session.clone()));
                 }
+                self.check_not_barred()?;
                 if prepaid && self.status == Status::Suspended {
                     return Err(Refusal::Suspended);
                 }
@@ -364,6 +371,7 @@ impl Account {
                 usage,
                 units,
             } => {
+                self.check_not_barred()?;
                 if prepaid && self.status == Status::Suspended {
                     return Err(Refusal::Suspended);
                 }
@@ -484,13 +492,14 @@ impl Account {
         let grant = match requested {
             Some(requested) => {
                 let prepaid = self.mode == Mode::Prepaid;
-                let (granted, amount) =
-                    if prepaid && self.status_after_charge(charge_now) == Status::Suspended {
-                        (0, Decimal::ZERO)
-                    } else {
-                        let budget = prepaid.then_some(available_after.max(Decimal::ZERO));
-                        pricer.affordable(total, requested.min(grant_max), budget)?
-                    };
+                let (granted, amount) = if self.barring.is_some()
+                    || (prepaid && self.status_after_charge(charge_now) == Status::Suspended)
+                {
+                    (0, Decimal::ZERO)
+                } else {
+                    let budget = prepaid.then_some(available_after.max(Decimal::ZERO));
+                    pricer.affordable(total, requested.min(grant_max), budget)?
+                };
                 if amount > Decimal::ZERO || granted > 0 {
                     entries.push(entry(
                         key,

@@ -332,3 +332,200 @@ fn accounts_round_trip_through_json() {
         "account.suspended"
     );
 }
+
+fn barring(reason: &str, key: &str) -> Barring {
+    Barring {
+        reason: reason.into(),
+        since: now(),
+        key: key.into(),
+    }
+}
+
+fn sms(request: &str) -> SessionRequest {
+    SessionRequest::Event {
+        request: request.into(),
+        usage: UsageSpec {
+            service: "sms".into(),
+            ..voice()
+        },
+        units: 1,
+    }
+}
+
+#[test]
+fn a_barred_account_refuses_new_usage_until_the_barring_is_cleared() {
+    for mode in [Mode::Prepaid, Mode::Postpaid] {
+        let (cat, profile, mut account) = setup(dec!(10.00));
+        account.mode = mode;
+        let e = account
+            .set_barring(Some(barring(Barring::SUSPENDED, "k1")))
+            .unwrap();
+        assert!(e.entries.is_empty(), "a barring writes no ledger entry");
+        account.apply(&e, &Thresholds::default());
+        assert_eq!(account.barring, Some(barring(Barring::SUSPENDED, "k1")));
+        assert_eq!(account.status, Status::Active, "the status is independent");
+        for request in [initial("call", 60), sms("e1")] {
+            let refused = account
+                .session(&cat, &profile, &request, now(), 300, 3600)
+                .unwrap_err();
+            assert_eq!(refused.code(), "account.barred");
+            assert_eq!(
+                refused,
+                Refusal::Barred {
+                    reason: Barring::SUSPENDED.into()
+                }
+            );
+            assert_eq!(
+                refused.to_string(),
+                "service barred by collections (dunning.suspended): pay the overdue invoices to resume"
+            );
+        }
+        // Usage that happened is charged anyway.
+        let cdr = crate::cdr::Cdr {
+            id: crate::ids::CdrId::new("c1"),
+            subscriber: "s1".into(),
+            service: "voice".into(),
+            direction: crate::cdr::Direction::Outbound,
+            caller: None,
+            callee: None,
+            start: now(),
+            units: Some(60),
+            trunk: None,
+            legs: Vec::new(),
+            attributes: Default::default(),
+        };
+        let rating = crate::rating::rate(&cat, &profile, &cdr, &account.counters).unwrap();
+        let e = account.charge(&rating, now()).unwrap();
+        account.apply(&e, &Thresholds::default());
+        assert_eq!(account.balance, dec!(9.40));
+        // Barring again for the same reason changes nothing (the first key and time stay).
+        let again = account
+            .set_barring(Some(barring(Barring::SUSPENDED, "k2")))
+            .unwrap();
+        assert_eq!(again, Effects::default());
+        // Cleared: new usage is allowed again; clearing twice changes nothing.
+        let e = account.set_barring(None).unwrap();
+        assert_eq!(e.barring, Some(BarringChange::Clear));
+        account.apply(&e, &Thresholds::default());
+        assert_eq!(account.barring, None);
+        assert_eq!(account.set_barring(None).unwrap(), Effects::default());
+        assert!(
+            account
+                .session(&cat, &profile, &initial("call", 60), now(), 300, 3600)
+                .is_ok()
+        );
+        assert!(
+            account
+                .session(&cat, &profile, &sms("e2"), now(), 300, 3600)
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn an_open_session_of_a_barred_account_is_charged_but_granted_nothing_more() {
+    let (cat, profile, mut account) = setup(dec!(10.00));
+    let (e, _) = account
+        .session(&cat, &profile, &initial("call", 120), now(), 300, 3600)
+        .unwrap();
+    account.apply(&e, &Thresholds::default());
+    let e = account
+        .set_barring(Some(barring(Barring::SUSPENDED, "k1")))
+        .unwrap();
+    account.apply(&e, &Thresholds::default());
+    let update = SessionRequest::Update {
+        session: "call".into(),
+        request: "2".into(),
+        used_units: 50,
+        requested_units: 60,
+    };
+    let (e, g) = account
+        .session(&cat, &profile, &update, now(), 300, 3600)
+        .unwrap();
+    assert_eq!(
+        (g.charged.amount, g.granted_units, g.reserved.amount),
+        (dec!(0.60), 0, dec!(0))
+    );
+    account.apply(&e, &Thresholds::default());
+    assert_eq!((account.balance, account.reserved), (dec!(9.40), dec!(0)));
+    let end = SessionRequest::Terminate {
+        session: "call".into(),
+        request: "3".into(),
+        used_units: 0,
+    };
+    let (e, g) = account
+        .session(&cat, &profile, &end, now(), 300, 3600)
+        .unwrap();
+    assert_eq!(g.session_charged.amount, dec!(0.60));
+    account.apply(&e, &Thresholds::default());
+    assert!(account.reservations.is_empty());
+}
+
+#[test]
+fn a_disconnection_is_for_good() {
+    let (_, _, mut account) = setup(dec!(10.00));
+    let e = account
+        .set_barring(Some(barring(Barring::SUSPENDED, "k1")))
+        .unwrap();
+    account.apply(&e, &Thresholds::default());
+    // A suspension escalates to a disconnection.
+    let e = account
+        .set_barring(Some(barring(Barring::DISCONNECTED, "k2")))
+        .unwrap();
+    account.apply(&e, &Thresholds::default());
+    assert_eq!(account.barring, Some(barring(Barring::DISCONNECTED, "k2")));
+    let refused = account.set_barring(None).unwrap_err();
+    assert_eq!(refused.code(), "account.barred");
+    assert_eq!(
+        refused.to_string(),
+        "service barred by collections (dunning.disconnected): the account is disconnected for good"
+    );
+    assert!(
+        account
+            .set_barring(Some(barring(Barring::SUSPENDED, "k3")))
+            .is_err()
+    );
+    assert_eq!(
+        account
+            .set_barring(Some(barring(Barring::DISCONNECTED, "k4")))
+            .unwrap(),
+        Effects::default()
+    );
+}
+
+#[test]
+fn accounts_stored_before_barring_existed_still_load_and_barrings_round_trip() {
+    let old = serde_json::json!({
+        "subscriber": "s1",
+        "currency": "EUR",
+        "mode": "prepaid",
+        "balance": "10.00",
+        "reserved": "0",
+        "status": "active",
+        "reservations": {},
+        "counters": [],
+        "entry_count": 1
+    });
+    let account: Account = serde_json::from_value(old).unwrap();
+    assert_eq!(account.barring, None);
+    assert_eq!(account.balance, dec!(10.00));
+    // An unbarred account is stored as before (no `barring` key).
+    let json = serde_json::to_value(&account).unwrap();
+    assert!(json.get("barring").is_none());
+    let mut barred = account;
+    barred.barring = Some(barring(Barring::SUSPENDED, "k1"));
+    let back: Account = serde_json::from_str(&serde_json::to_string(&barred).unwrap()).unwrap();
+    assert_eq!(back, barred);
+    let refusal = Refusal::Barred {
+        reason: Barring::SUSPENDED.into(),
+    };
+    let json = serde_json::to_value(&refusal).unwrap();
+    assert_eq!(json["code"], "account.barred");
+    assert_eq!(serde_json::from_value::<Refusal>(json).unwrap(), refusal);
+    let effects = Effects {
+        barring: Some(BarringChange::Clear),
+        ..Effects::default()
+    };
+    let back: Effects = serde_json::from_str(&serde_json::to_string(&effects).unwrap()).unwrap();
+    assert_eq!(back, effects);
+}
