@@ -12,6 +12,7 @@ use tollgate_adapters::admin::EmbeddedAdminStore;
 use tollgate_adapters::bill_runs::EmbeddedBillRunStore;
 use tollgate_adapters::customers::EmbeddedCustomerStore;
 use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
+use tollgate_adapters::finance::EmbeddedFinanceStore;
 use tollgate_adapters::jobs::JobQueue;
 use tollgate_adapters::jobs::amqp::{AmqpConfig, AmqpJobQueue, AmqpQueueType};
 use tollgate_adapters::jobs::embedded::EmbeddedJobQueue;
@@ -22,6 +23,7 @@ use tollgate_config::{NodeConfig, StorageEngine};
 use tollgate_domain::admin::AdminStore;
 use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::catalogue::{Catalogue, Timeline};
+use tollgate_domain::finance::FinanceStore;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{LedgerStore, Thresholds};
 use tollgate_domain::mediation::IngestStore;
@@ -59,6 +61,8 @@ pub struct Prepared {
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
     /// Bill runs and invoices, in the same engine.
     pub bill_runs: Arc<dyn BillRunStore>,
+    /// Payments, periods, notes, dunning and collection runs, in the same engine.
+    pub finance: Arc<dyn FinanceStore>,
     /// The embedded engine (the embedded job queue lives in it).
     pub engine: Arc<EmbeddedStore>,
 }
@@ -81,6 +85,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         ingest,
         customers,
         bill_runs,
+        finance,
         engine,
     } = open_storage(&config)?;
     Ok(Prepared {
@@ -92,6 +97,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         ingest,
         customers,
         bill_runs,
+        finance,
         engine,
     })
 }
@@ -108,6 +114,8 @@ pub struct Stores {
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
     /// Bill runs and invoices.
     pub bill_runs: Arc<dyn BillRunStore>,
+    /// Finance state.
+    pub finance: Arc<dyn FinanceStore>,
     /// The engine itself.
     pub engine: Arc<EmbeddedStore>,
 }
@@ -134,6 +142,7 @@ pub fn open_storage(config: &NodeConfig) -> Result<Stores, String> {
                 admin: Arc::new(EmbeddedAdminStore::new(engine.clone())),
                 customers: Arc::new(EmbeddedCustomerStore::new(engine.clone())),
                 bill_runs: Arc::new(EmbeddedBillRunStore::new(engine.clone())),
+                finance: Arc::new(EmbeddedFinanceStore::new(engine.clone())),
                 engine: engine.clone(),
                 ingest: Arc::new(EmbeddedIngestStore::new(engine)),
             })
@@ -214,8 +223,10 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         ingest,
         customers,
         bill_runs,
+        finance: finance_store,
         engine,
     } = prepared;
+    let clock = crate::clock::Clock::new(config.node.test_clock_enabled);
     let access = Arc::new(AccessControl::open(admin, &config.auth)?);
     let declared = api::declared_openapi();
     let mut routes = RouteTable::from_openapi(&declared, &config.auth.public_paths)?;
@@ -253,7 +264,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         store: store.clone(),
         settings,
         metrics,
-        clock: Arc::new(jiff::Timestamp::now),
+        clock: clock.source(),
     });
     // Published versions from the store (the configured file becomes version 1 on a new store).
     let catalogue_admin = Arc::new(crate::catalogue_admin::CatalogueAdmin::open(
@@ -359,11 +370,23 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     let billing = start_billing(
         &config,
         customers.clone(),
-        bill_runs,
+        bill_runs.clone(),
         engine,
         &router,
         store.clone(),
         &registry,
+        clock.clone(),
+    )?;
+    let finance = start_finance(
+        &config,
+        finance_store,
+        bill_runs,
+        customers.clone(),
+        store.clone(),
+        &router,
+        billing.queue.clone(),
+        &registry,
+        clock.clone(),
     )?;
     let state = web::Data::new(AppState {
         router: router.clone(),
@@ -373,6 +396,8 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         catalogue: catalogue_admin,
         customers,
         billing,
+        finance,
+        clock,
         registry,
         ready: AtomicBool::new(true),
         openapi: api::served_openapi(&declared, &config.auth.public_paths),
@@ -481,6 +506,7 @@ fn amqp_config(settings: &tollgate_config::AmqpSettings, prefetch: u16) -> AmqpC
 
 /// Opens the job queue, builds the billing service, starts its worker actor (when this node
 /// bills) and the publisher of runs whose jobs are not all published yet.
+#[allow(clippy::too_many_arguments)]
 fn start_billing(
     config: &NodeConfig,
     customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
@@ -489,6 +515,7 @@ fn start_billing(
     router: &Arc<Router>,
     ledger: Arc<dyn LedgerStore>,
     registry: &prometheus::Registry,
+    clock: crate::clock::Clock,
 ) -> Result<Arc<crate::billing::Billing>, String> {
     let queue: Arc<dyn JobQueue> = match config.jobs.backend {
         tollgate_config::JobsBackend::Embedded => Arc::new(
@@ -512,6 +539,7 @@ fn start_billing(
         attempts_max: config.billing.attempts_max,
         metrics: crate::billing::BillingMetrics::new(registry)
             .map_err(|e| format!("billing metrics: {e}"))?,
+        clock,
     });
     if config.billing.workers_enabled {
         let worker = crate::billing::worker::BillWorker {
@@ -529,4 +557,74 @@ fn start_billing(
         }
     });
     Ok(billing)
+}
+
+/// Builds the finance service and starts its collection worker (when this node collects), the
+/// publisher of collection runs not fully published, the notification outbox delivery, the
+/// daily collection schedule (when enabled), and the convergence of suspended accounts.
+#[allow(clippy::too_many_arguments)]
+fn start_finance(
+    config: &NodeConfig,
+    store: Arc<dyn FinanceStore>,
+    runs: Arc<dyn BillRunStore>,
+    customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    ledger: Arc<dyn LedgerStore>,
+    router: &Arc<Router>,
+    queue: Arc<dyn JobQueue>,
+    registry: &prometheus::Registry,
+    clock: crate::clock::Clock,
+) -> Result<Arc<crate::finance::Finance>, String> {
+    let timezone = jiff::tz::TimeZone::get(&config.billing.timezone)
+        .map_err(|e| format!("billing.timezone: {e}"))?;
+    let metrics = crate::finance::FinanceMetrics::new(registry)
+        .map_err(|e| format!("finance metrics: {e}"))?;
+    let finance = Arc::new(crate::finance::Finance::new(
+        store,
+        runs,
+        customers,
+        ledger,
+        router.clone(),
+        queue,
+        timezone,
+        clock,
+        config.finance.attempts_max,
+        metrics,
+    ));
+    if config.finance.workers_enabled {
+        let worker = crate::finance::collection::CollectionWorker {
+            finance: finance.clone(),
+            prefetch: config.finance.prefetch,
+        };
+        actix::Supervisor::start(move |_| worker);
+    }
+    let republisher = finance.clone();
+    let every = Duration::from_millis(config.finance.republish_interval_ms);
+    actix::spawn(async move {
+        republisher.converge_all().await;
+        loop {
+            republisher.republish_collections().await;
+            tokio::time::sleep(every).await;
+        }
+    });
+    let sender: Arc<dyn crate::finance::notify::Sender> = match config.finance.notifications_adapter
+    {
+        tollgate_config::NotificationsAdapter::File => {
+            Arc::new(crate::finance::notify::FileSender::new(
+                config.finance.notifications_path(&config.node.data_dir),
+            ))
+        }
+        tollgate_config::NotificationsAdapter::Log => Arc::new(crate::finance::notify::LogSender),
+    };
+    actix::spawn(crate::finance::notify::deliver_forever(
+        finance.clone(),
+        sender,
+        Duration::from_millis(config.finance.notifications_interval_ms),
+    ));
+    if config.finance.collection_schedule_enabled {
+        actix::spawn(crate::finance::collection::daily(
+            finance.clone(),
+            config.finance.collection_time.clone(),
+        ));
+    }
+    Ok(finance)
 }

@@ -73,6 +73,7 @@ permissions! {
     PartnerRead => "partner.read": "Read partners, agreements and settlements.",
     PartnerWrite => "partner.write": "Create and change partners and agreements.",
     SettlementRun => "settlement.run": "Start settlement runs.",
+    TestClock => "test.clock": "Set the node's clock (nodes with the test clock enabled only).",
 }
 
 impl fmt::Display for Permission {

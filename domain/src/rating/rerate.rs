@@ -36,6 +36,9 @@ pub struct ChargedRecord {
 pub struct RerateLine {
     /// Record id.
     pub cdr_id: SmolStr,
+    /// Service (`voice`, `sms`, ...); empty in reports stored before it was recorded.
+    #[serde(default)]
+    pub service: SmolStr,
     /// Start of the usage.
     pub start: Timestamp,
     /// Charge before.
@@ -109,6 +112,7 @@ pub fn rerate(
                 }
                 let line = RerateLine {
                     cdr_id: SmolStr::new(r.cdr.id.as_str()),
+                    service: r.cdr.service.clone(),
                     start: r.cdr.start,
                     old_charge: r.charge,
                     new_charge: rating.charge,

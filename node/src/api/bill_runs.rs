@@ -75,10 +75,12 @@ pub async fn start(
     let billing = state.billing.clone();
     let user = caller.principal.user.to_string();
     let request_id = caller.request_id.clone();
-    let created =
-        web::block(move || billing.create(&request, &user, &request_id, Timestamp::now()))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node.busy", "retry"))?;
+    let created = web::block(move || {
+        let now = billing.clock.now();
+        billing.create(&request, &user, &request_id, now)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node.busy", "retry"))?;
     let (run, fresh) = created.map_err(start_error)?;
     if fresh && let Err(e) = state.billing.publish(&run).await {
         // The run is durable; the node publishes its jobs again until the queue takes them.

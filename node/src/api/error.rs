@@ -126,7 +126,7 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
         let status = match &r {
             Refusal::Insufficient(_) => StatusCode::PAYMENT_REQUIRED,
-            Refusal::Suspended => StatusCode::FORBIDDEN,
+            Refusal::Suspended | Refusal::Barred { .. } => StatusCode::FORBIDDEN,
             Refusal::UnknownSession(_) => StatusCode::NOT_FOUND,
             Refusal::SessionExists(_) => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -255,5 +255,31 @@ impl From<tollgate_domain::billing::CustomerStoreError> for ApiError {
 impl From<tollgate_domain::ledger::StoreError> for ApiError {
     fn from(e: tollgate_domain::ledger::StoreError) -> ApiError {
         ApiError::storage(&e)
+    }
+}
+
+impl From<crate::finance::FinanceFailure> for ApiError {
+    fn from(e: crate::finance::FinanceFailure) -> ApiError {
+        use crate::finance::FinanceFailure as F;
+        use tollgate_domain::finance::FinanceError as E;
+        match &e {
+            F::Store(s) => ApiError::storage(s),
+            F::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+            F::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string()),
+            F::Refused { code, .. } if *code == "request.key_reused" => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            F::Refused { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+            }
+            F::Rule(E::UnbilledUsage { accounts, .. }) => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+                    .with_details(json!({ "accounts": accounts }))
+            }
+            F::Rule(E::KeyReused(_) | E::PeriodState { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            F::Rule(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
+        }
     }
 }

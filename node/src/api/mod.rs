@@ -10,17 +10,22 @@ pub mod bill_runs;
 pub mod billing_setup;
 pub mod body;
 pub mod catalogue;
+pub mod collection_runs;
 pub mod customers;
 pub mod error;
 pub mod invoices;
 pub mod mediation;
 pub mod ops;
 pub mod page;
+pub mod payments;
+pub mod periods;
+pub mod receivables;
 pub mod recycle;
 pub mod rerate;
 pub mod sessions;
 pub mod subscribers;
 pub mod subscriptions;
+pub mod test_clock;
 pub mod usage;
 pub mod users;
 
@@ -49,6 +54,10 @@ pub struct AppState {
     pub customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
     /// Bill runs, invoices and the job queue.
     pub billing: Arc<crate::billing::Billing>,
+    /// Payments, periods, notes, statements and collections.
+    pub finance: Arc<crate::finance::Finance>,
+    /// The node's clock.
+    pub clock: crate::clock::Clock,
     /// Batches of records into durable transactions (ledger, suspense, positions, counters).
     pub ingestor: Arc<crate::ingest::Ingestor>,
     /// Metrics registry served at /metrics.
@@ -120,6 +129,7 @@ impl utoipa::Modify for BearerScheme {
         (name = "accounts", description = "Billing accounts and corporate hierarchies (who pays for whom)"),
         (name = "subscriptions", description = "Subscriptions and their dated lifecycle"),
         (name = "billing", description = "Billing setup (cycles, price list, discounts, taxes, numbering), bill runs, invoices"),
+        (name = "finance", description = "Payments, refunds, financial periods, credit notes, statements, collection (dunning) runs"),
     )
 )]
 pub struct ApiDoc;
@@ -198,7 +208,27 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invoices::list)
         .service(invoices::show)
         .service(invoices::html)
-        .service(invoices::documents);
+        .service(invoices::documents)
+        .service(payments::record)
+        .service(payments::show)
+        .service(payments::of_account)
+        .service(payments::refund)
+        .service(payments::reverse)
+        .service(periods::list)
+        .service(periods::show)
+        .service(periods::close)
+        .service(periods::reopen)
+        .service(collection_runs::start)
+        .service(collection_runs::list)
+        .service(collection_runs::show)
+        .service(collection_runs::items)
+        .service(receivables::statement)
+        .service(receivables::receivables)
+        .service(receivables::notifications)
+        .service(receivables::notes)
+        .service(receivables::note)
+        .service(test_clock::show)
+        .service(test_clock::set);
 }
 
 /// The OpenAPI document of every documented route, as the code declares it.

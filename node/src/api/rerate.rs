@@ -79,6 +79,10 @@ pub struct RerateAnswer {
     /// Per subscriber: every changed record with old and new charge and version.
     #[schema(value_type = Vec<Object>)]
     pub subscribers: Vec<RerateReport>,
+    /// Credit and debit notes booked for usage that invoices had already billed (the invoices
+    /// stay as issued, in open and closed periods alike).
+    #[schema(value_type = Vec<Object>)]
+    pub notes: Vec<tollgate_domain::finance::CreditNote>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -192,6 +196,7 @@ pub async fn rerate(
         failed: 0,
         totals: BTreeMap::new(),
         subscribers: Vec::new(),
+        notes: Vec::new(),
     };
     for r in &reports {
         answer.records += r.records;
@@ -207,6 +212,15 @@ pub async fn rerate(
             t.new += line.new_charge.amount;
             t.credit += line.credit;
         }
+    }
+    if !request.dry_run && answer.changed > 0 {
+        let finance = state.finance.clone();
+        let by = super::payments::actor(&caller);
+        let job = job.clone();
+        let for_notes = reports.clone();
+        answer.notes =
+            crate::finance::off_thread(move || finance.notes_for_rerate(&job, &for_notes, &by))
+                .await?;
     }
     answer.subscribers = reports;
     Ok(HttpResponse::Ok().json(answer))

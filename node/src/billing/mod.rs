@@ -46,6 +46,8 @@ pub struct Billing {
     pub attempts_max: u32,
     /// Counters.
     pub metrics: BillingMetrics,
+    /// The node's clock.
+    pub clock: crate::clock::Clock,
 }
 
 /// Bill-run counters (bounded labels: the outcome only).
@@ -226,7 +228,7 @@ impl Billing {
         self.queue.publish(jobs).await.map_err(|e| e.to_string())?;
         let this = self.clone();
         let id = run.id.clone();
-        off_thread(move || this.runs.mark_published(&id, Timestamp::now()))
+        off_thread(move || this.runs.mark_published(&id, this.clock.now()))
             .await
             .map_err(|e| e.to_string())
     }

@@ -22,6 +22,7 @@ use tollgate_domain::billing::{
     AccountCharges, BillingError, InvoiceInput, NumberTemplate, build_invoice, find_cycle,
     merge_usage, summarize_usage,
 };
+use tollgate_domain::finance::collect::find_policy;
 use tollgate_domain::ids::AccountId;
 use tollgate_domain::ledger::{Mode, StoreError};
 
@@ -187,11 +188,22 @@ impl Billing {
             Ok(d) => d,
             Err(e) => return Ok(failed(&e)),
         };
+        // The pay-by date: the payer's dunning policy's term, or the default payment term.
+        let issued_on = self.today(now);
+        let class = match self.customers.customer(&payer_account.customer)? {
+            Some(c) => c.credit_class,
+            None => None,
+        };
+        let terms = find_policy(&setup.dunning_policies, class.as_deref())
+            .map_or(setup.payment_terms_days, |p| p.pay_by_days);
+        let due_on = issued_on
+            .checked_add(jiff::Span::new().days(i64::from(terms)))
+            .ok();
         let commit = self.runs.commit_invoice(NewInvoice {
             run: run.id.clone(),
             draft,
-            issued_on: self.today(now),
-            due_on: None,
+            issued_on,
+            due_on,
             issued_at: now,
             template,
             series: self.series.clone(),
@@ -217,7 +229,7 @@ pub async fn handle(billing: Arc<Billing>, delivery: Delivery) {
     let payer = AccountId::new(&job.item_key);
     let b = billing.clone();
     let (run, p) = (job.run_id.clone(), payer.clone());
-    let outcome = tokio::task::spawn_blocking(move || b.bill_item(&run, &p, Timestamp::now()))
+    let outcome = tokio::task::spawn_blocking(move || b.bill_item(&run, &p, b.clock.now()))
         .await
         .unwrap_or_else(|e| ItemOutcome::Retry(format!("billing task failed: {e}")));
     let label = match &outcome {
@@ -236,7 +248,7 @@ pub async fn handle(billing: Arc<Billing>, delivery: Delivery) {
             let b = billing.clone();
             let (run, p, m) = (job.run_id.clone(), payer.clone(), message.clone());
             let recorded = tokio::task::spawn_blocking(move || {
-                b.runs.fail_item(&run, &p, reason, &m, Timestamp::now())
+                b.runs.fail_item(&run, &p, reason, &m, b.clock.now())
             })
             .await;
             match recorded {

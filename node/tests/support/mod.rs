@@ -65,6 +65,13 @@ impl NodeFiles {
         NodeFiles { dir, config, port }
     }
 
+    /// Lets the test set the node's clock (`PUT /v1/test/clock`).
+    pub fn enable_test_clock(&self) {
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let config = config.replacen("[node]\n", "[node]\ntest_clock_enabled = true\n", 1);
+        std::fs::write(&self.config, config).unwrap();
+    }
+
     /// Appends TOML to the node's configuration file.
     pub fn append_config(&self, text: &str) {
         let mut config = std::fs::read_to_string(&self.config).unwrap();
