@@ -232,6 +232,19 @@ impl Money {
         }
     }
 
+    /// The same amount written with at least the currency's minor units (`0` -> `0.00`), for
+    /// display; never rounds (a finer amount keeps its digits).
+    pub fn at_minor_scale(self) -> Money {
+        let mut amount = self.amount;
+        if amount.scale() < self.currency.minor_units() {
+            amount.rescale(self.currency.minor_units());
+        }
+        Money {
+            amount,
+            currency: self.currency,
+        }
+    }
+
     /// Builds an amount from integer minor units (cents for EUR).
     pub fn from_minor(minor: i64, currency: Currency) -> Money {
         Money {

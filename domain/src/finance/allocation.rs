@@ -52,8 +52,8 @@ pub fn invoice_balances(
         let currency = invoice.draft.currency;
         let number = &invoice.number;
         let on_it = |e: &&ArEntry| e.invoice.as_ref() == Some(number);
-        let mut charges = Money::zero(currency);
-        let mut credited = Money::zero(currency);
+        let mut charges = Money::from_minor(0, currency);
+        let mut credited = Money::from_minor(0, currency);
         for entry in entries.iter().filter(on_it) {
             match entry.kind {
                 ArKind::Penalty | ArKind::DebitNote => {
@@ -63,7 +63,7 @@ pub fn invoice_balances(
                 ArKind::Invoice | ArKind::Payment | ArKind::Refund | ArKind::PaymentReversal => {}
             }
         }
-        let mut paid = Money::zero(currency);
+        let mut paid = Money::from_minor(0, currency);
         for payment in payments
             .iter()
             .filter(|p| p.state == PaymentState::Received)

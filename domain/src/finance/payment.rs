@@ -150,7 +150,7 @@ impl Payment {
     /// Sum of allocations.
     pub fn allocated(&self) -> Money {
         let total = self.allocations.iter().map(|a| a.amount.amount).sum();
-        Money::new(total, self.amount.currency)
+        Money::new(total, self.amount.currency).at_minor_scale()
     }
 
     /// What is neither allocated nor refunded (credit on the account).
@@ -159,6 +159,7 @@ impl Payment {
             self.amount.amount - self.allocated().amount - self.refunded.amount,
             self.amount.currency,
         )
+        .at_minor_scale()
     }
 }
 

@@ -84,7 +84,7 @@ impl InvoiceBalance {
     pub fn outstanding(&self) -> Money {
         let owed =
             self.total.amount + self.charges.amount - self.paid.amount - self.credited.amount;
-        Money::new(owed.max(rust_decimal::Decimal::ZERO), self.total.currency)
+        Money::new(owed.max(rust_decimal::Decimal::ZERO), self.total.currency).at_minor_scale()
     }
 
     /// Whether it is overdue on `day` (due date passed, something still owed).

@@ -122,7 +122,7 @@ pub fn build_statement(
             .cmp(&key(b))
             .then_with(|| a.document.cmp(&b.document))
     });
-    let zero = Money::zero(currency);
+    let zero = Money::from_minor(0, currency);
     let mut opening = zero;
     let mut balance = zero;
     let mut total_debit = zero;

@@ -126,6 +126,7 @@ pub async fn receivables(
                     .sum(),
                 currency,
             )
+            .at_minor_scale()
         };
         let credit = Money::new(
             r.payments
@@ -134,7 +135,8 @@ pub async fn receivables(
                 .map(|p| p.unallocated().amount)
                 .sum(),
             currency,
-        );
+        )
+        .at_minor_scale();
         Ok(ReceivablesView {
             account: id.to_string(),
             outstanding: sum(&|_| true),

@@ -148,7 +148,7 @@ impl Finance {
                 cashier: request.cashier.as_deref().map(SmolStr::new),
                 reference: request.reference.clone(),
                 allocations,
-                refunded: Money::zero(amount.currency),
+                refunded: Money::from_minor(0, amount.currency),
                 state: PaymentState::Received,
             };
             let entry = ArEntry {
