@@ -21,7 +21,7 @@
 //!   note number (text);
 //! - `finance_cases`: account `·` invoice -> dunning case;
 //! - `finance_dunning`: account -> account dunning state;
-//! - `finance_suspended`: account -> account (text), while suspended and not disconnected;
+//! - `finance_suspended`: account -> account (text), while its dunning state is not converged;
 //! - `finance_notifications`: notification id -> notification;
 //! - `finance_outbox`: creation time (16 bytes: nanoseconds, sign bit flipped, big-endian) and
 //!   id -> id (text), while undelivered: the pending notifications oldest first;
@@ -377,14 +377,14 @@ impl FinanceStore for EmbeddedFinanceStore {
         self.one(DUNNING, account.as_str().as_bytes())
     }
 
-    fn suspended_accounts(&self) -> Result<Vec<AccountDunning>, StoreError> {
+    fn unconverged_accounts(&self) -> Result<Vec<AccountDunning>, StoreError> {
         self.via(
             SUSPENDED,
             b"",
             None,
             DUNNING,
             usize::MAX,
-            |a: &AccountDunning| a.suspended && !a.disconnected,
+            |a: &AccountDunning| !a.converged,
         )
     }
 

@@ -62,7 +62,7 @@ fn finance_state_survives_reopening_the_store() {
     both(&|s| format!("{:?}", s.notes(&NoteFilter::default(), None, 100).unwrap()));
     both(&|s| format!("{:?}", s.note_by_key("nk1").unwrap()));
     both(&|s| format!("{:?}", s.cases(&a1).unwrap()));
-    both(&|s| format!("{:?}", s.suspended_accounts().unwrap()));
+    both(&|s| format!("{:?}", s.unconverged_accounts().unwrap()));
     both(&|s| format!("{:?}", s.pending_notifications(100).unwrap()));
     both(&|s| format!("{:?}", s.notifications(&a1).unwrap()));
     both(&|s| format!("{:?}", s.periods().unwrap()));

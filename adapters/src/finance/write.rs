@@ -154,7 +154,7 @@ pub(super) fn stage(tx: &mut Tx<'_>, w: &FinanceWrite) -> Result<(), FinanceStor
     }
     for a in &w.accounts {
         let key = a.account.as_str().as_bytes().to_vec();
-        if a.suspended && !a.disconnected {
+        if !a.converged {
             tx.put(SUSPENDED, key.clone(), key.clone());
         } else {
             tx.delete(SUSPENDED, key.clone());

@@ -305,9 +305,9 @@ pub fn plan_collection(input: &CollectInput) -> Result<CollectPlan, FinanceError
             .cases
             .iter()
             .find(|c| c.account == *input.account && c.invoice == balance.invoice);
-        if existing.is_some_and(|c| c.settled_on.is_some()) {
-            continue;
-        }
+        // A settled case whose invoice is overdue again (its payment bounced or was refunded)
+        // is reopened; the steps it already went through are not repeated.
+        let reopened = existing.is_some_and(|c| c.settled_on.is_some());
         let mut case = existing.cloned().unwrap_or_else(|| DunningCase {
             account: input.account.clone(),
             invoice: balance.invoice.clone(),
@@ -316,7 +316,10 @@ pub fn plan_collection(input: &CollectInput) -> Result<CollectPlan, FinanceError
             applied: Vec::new(),
             settled_on: None,
         });
-        let mut changed = existing.is_none();
+        if reopened {
+            case.settled_on = None;
+        }
+        let mut changed = existing.is_none() || reopened;
         let mut outstanding = balance.outstanding();
         for (step, step_due) in due_steps(input.policy, case.due_on, input.as_of, &case.applied) {
             let detail = apply_step(input, &mut plan, &case, step, step_due, &mut outstanding)?;

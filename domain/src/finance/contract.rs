@@ -161,6 +161,7 @@ fn dunning(account: &str, suspended: bool, disconnected: bool) -> Result<Account
         disconnected,
         changed_at: Some(at(3)?),
         reason: Some(format!("test {suspended} {disconnected}")),
+        converged: !suspended || disconnected,
         ..AccountDunning::new(acct(account))
     })
 }
@@ -387,7 +388,7 @@ fn snapshot(store: &dyn FinanceStore) -> Result<Snapshot, String> {
         notes: store.notes(&NoteFilter::default(), None, ALL).map_err(e)?,
         cases: Vec::new(),
         dunning: Vec::new(),
-        suspended: store.suspended_accounts().map_err(e)?,
+        suspended: store.unconverged_accounts().map_err(e)?,
         notifications: Vec::new(),
         pending: store.pending_notifications(ALL).map_err(e)?,
         periods: store.periods().map_err(e)?,

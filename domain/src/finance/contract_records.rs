@@ -17,7 +17,7 @@ pub(super) fn empty(store: &dyn FinanceStore) -> Result<(), String> {
     ensure(store.periods().map_err(e)?.is_empty(), "no periods")?;
     ensure(store.period("2026-01").map_err(e)?.is_none(), "no period")?;
     ensure(
-        store.suspended_accounts().map_err(e)?.is_empty(),
+        store.unconverged_accounts().map_err(e)?.is_empty(),
         "no suspended account",
     )?;
     ensure(
@@ -282,7 +282,7 @@ pub(super) fn documents(store: &dyn FinanceStore) -> Result<(), String> {
 
     // Account dunning states: upserted; suspended (not disconnected) ones are listed.
     let suspended = |store: &dyn FinanceStore| -> Result<Vec<AccountDunning>, String> {
-        let mut all = store.suspended_accounts().map_err(e)?;
+        let mut all = store.unconverged_accounts().map_err(e)?;
         all.sort_by(|a, b| a.account.cmp(&b.account));
         Ok(all)
     };

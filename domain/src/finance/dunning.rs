@@ -64,6 +64,7 @@ impl AccountDunning {
             suspended_subscriptions: Vec::new(),
             changed_at: None,
             reason: None,
+            converged: true,
         }
     }
 }
@@ -161,4 +162,13 @@ pub struct AccountDunning {
     pub changed_at: Option<Timestamp>,
     /// Why (the case and step that suspended or disconnected, or the settling payment).
     pub reason: Option<String>,
+    /// Whether subscriptions and subscriber actors are known to follow this state. A write that
+    /// changes the decision sets it to false; convergence sets it back once service follows,
+    /// so a crash in between is finished on the next start.
+    #[serde(default = "converged_default")]
+    pub converged: bool,
+}
+
+fn converged_default() -> bool {
+    true
 }

@@ -341,12 +341,12 @@ impl FinanceStore for MemoryFinanceStore {
         Ok(self.state().accounts.get(account).cloned())
     }
 
-    fn suspended_accounts(&self) -> Result<Vec<AccountDunning>, StoreError> {
+    fn unconverged_accounts(&self) -> Result<Vec<AccountDunning>, StoreError> {
         Ok(self
             .state()
             .accounts
             .values()
-            .filter(|a| a.suspended && !a.disconnected)
+            .filter(|a| !a.converged)
             .cloned()
             .collect())
     }

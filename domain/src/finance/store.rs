@@ -140,9 +140,9 @@ pub trait FinanceStore: Send + Sync {
     fn cases(&self, account: &AccountId) -> Result<Vec<DunningCase>, StoreError>;
     /// An account's dunning state.
     fn account_dunning(&self, account: &AccountId) -> Result<Option<AccountDunning>, StoreError>;
-    /// Every account dunning has suspended (not disconnected), to converge service after a
-    /// crash.
-    fn suspended_accounts(&self) -> Result<Vec<AccountDunning>, StoreError>;
+    /// Every account whose dunning state is not known to be followed by service yet
+    /// (`converged == false`), to converge after a crash.
+    fn unconverged_accounts(&self) -> Result<Vec<AccountDunning>, StoreError>;
 
     /// A notification.
     fn notification(&self, id: &str) -> Result<Option<Notification>, StoreError>;

@@ -330,6 +330,7 @@ impl Finance {
                 state.disconnected = true;
             }
             state.changed_at = Some(now);
+            state.converged = false;
             state.reason = Some(format!(
                 "collection run {} as of {}: {}",
                 run.id,

@@ -246,6 +246,7 @@ impl Finance {
         if settlement.resume {
             let mut state = r.dunning.clone();
             state.suspended = false;
+            state.converged = false;
             state.changed_at = Some(now);
             state.reason = Some(format!("overdue invoices settled on {today}"));
             write.accounts.push(state);

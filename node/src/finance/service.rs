@@ -11,7 +11,8 @@
 //!
 //! Convergence is idempotent (a subscription already in the wanted status is left alone; a
 //! barring is keyed by the state's change time), so it runs after every write that may change
-//! the state, on every redelivered collection job, and for every suspended account on start.
+//! the state, on every redelivered collection job, and on start for every account whose state
+//! is not marked `converged` yet (a crash between the decision and the service change).
 
 use std::sync::Arc;
 
@@ -113,21 +114,26 @@ impl Finance {
     ) -> Result<Converged, FinanceFailure> {
         let this = self.clone();
         let p = payer.clone();
-        let (state, subscriptions, moved) = off_thread(move || {
+        let found = off_thread(move || {
             let state = this.dunning_state(&p)?;
+            // Known to follow already (or never dunned): nothing to do. Subscriptions a care
+            // agent changed since are theirs, not dunning's.
+            if state.converged || state.changed_at.is_none() {
+                return Ok(None);
+            }
             let subscriptions = this.subtree_subscriptions(&p)?;
             let moved = this.converge_subscriptions(&state, &subscriptions)?;
-            Ok((state, subscriptions, moved))
+            Ok(Some((state, subscriptions, moved)))
         })
         .await?;
+        let Some((state, subscriptions, moved)) = found else {
+            return Ok(Converged::default());
+        };
         let mut done = Converged {
             subscriptions: moved,
             subscribers: 0,
         };
-        // Never dunned: nothing to lift.
-        let Some(changed_at) = state.changed_at else {
-            return Ok(done);
-        };
+        let changed_at = state.changed_at.unwrap_or_default();
         let barring: Option<SmolStr> = if state.disconnected {
             Some("dunning.disconnected".into())
         } else if state.suspended {
@@ -160,13 +166,33 @@ impl Finance {
                 }
             }
         }
+        // Service follows this decision now: remember it, unless the decision changed meanwhile.
+        if !state.converged {
+            let this = self.clone();
+            off_thread(move || {
+                let _guard = this.locked();
+                let current = this.dunning_state(&state.account)?;
+                if current.changed_at == state.changed_at && !current.converged {
+                    this.commit(tollgate_domain::finance::FinanceWrite {
+                        accounts: vec![AccountDunning {
+                            converged: true,
+                            ..current
+                        }],
+                        ..Default::default()
+                    })?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
         Ok(done)
     }
 
-    /// Converges every account dunning left suspended (after a restart).
+    /// Converges every account whose service may not follow its dunning state yet (after a
+    /// restart).
     pub async fn converge_all(self: &Arc<Self>) {
         let this = self.clone();
-        let accounts = match off_thread(move || Ok(this.store.suspended_accounts()?)).await {
+        let accounts = match off_thread(move || Ok(this.store.unconverged_accounts()?)).await {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("finance: cannot read suspended accounts: {e}");

@@ -605,3 +605,44 @@ fn policy_problems_are_reported_with_their_paths() {
     };
     assert_eq!(good.validate(), Ok(()));
 }
+
+#[test]
+fn a_bounced_payment_reopens_the_settled_case_without_repeating_its_steps() {
+    let mut account = Account::new();
+    for n in 11..=40 {
+        account.collect(d(n));
+    }
+    // Day 41: a cheque of 102.00 settles everything.
+    let mut paid = payment("pay-1", dec!(102.00), d(41), PaymentMethod::Cash);
+    paid.cashier = Some("desk-1".into());
+    paid.allocations = allocate(paid.amount, &account.balances(), None, noon(d(41))).unwrap();
+    account.payments.push(paid);
+    let settlement = settle(&account.balances(), &account.cases, &account.state, d(41));
+    account.store_cases(settlement.cases);
+    account.state.suspended = false;
+    // Day 50: it bounces; the invoice owes 102.00 again.
+    let (reversed, owed) = crate::finance::allocation::plan_reversal(
+        &account.payments[0],
+        "bounced",
+        "desk-1",
+        noon(d(50)),
+    )
+    .unwrap();
+    assert_eq!(owed, eur(dec!(102.00)));
+    account.payments[0] = reversed;
+    for n in 50..=69 {
+        account.collect(d(n));
+    }
+    assert_eq!(account.cases[0].settled_on, None, "the case is open again");
+    assert_eq!(
+        account.steps(),
+        [(d(15), "sms"), (d(25), "penalty"), (d(40), "suspend")],
+        "no step is applied twice"
+    );
+    account.collect(d(70));
+    assert_eq!(
+        account.steps().last().copied(),
+        Some((d(70), "disconnect")),
+        "the policy goes on where it stopped"
+    );
+}
