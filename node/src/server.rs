@@ -175,6 +175,11 @@ impl Running {
         self.state.billing.clone()
     }
 
+    /// Payments, periods, notes and collections of this node.
+    pub fn finance(&self) -> std::sync::Arc<crate::finance::Finance> {
+        self.state.finance.clone()
+    }
+
     /// Waits until the HTTP server has stopped (SIGINT/SIGTERM or a stop call) and drained its
     /// in-flight requests, then stops the actors. Readiness goes red as soon as the stop begins.
     pub async fn wait(self) -> Result<(), String> {

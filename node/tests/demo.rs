@@ -72,4 +72,24 @@ fn demo_runs_and_accounts_for_every_cdr() {
         payers,
         "{stdout}"
     );
+    // The first invoice is paid by card token: the statement ends at zero.
+    let paid = stdout
+        .lines()
+        .find(|l| l.starts_with("payment pay-"))
+        .unwrap_or_else(|| panic!("no payment line in {stdout}"));
+    assert!(
+        paid.contains("by card token") && paid.contains("allocated to INV-"),
+        "{paid}"
+    );
+    let statement: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("statement of"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert_eq!(statement.len(), 2, "invoice and payment: {stdout}");
+    assert!(
+        statement[1].contains(" payment ") && statement[1].trim_end().ends_with("balance     0.00"),
+        "{stdout}"
+    );
 }

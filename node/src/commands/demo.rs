@@ -347,6 +347,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let billing_lines = super::demo_billing::bill_last_month(running.billing()).await?;
+        let payment_lines =
+            super::demo_billing::pay_first_invoice(running.billing(), running.finance()).await?;
         let suspended: u64 = total.suspended.values().sum();
         let ingested = total.rated + total.duplicates + suspended;
         println!("\n== tollgate demo summary ({elapsed:.1} s)");
@@ -361,6 +363,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         println!("  request latency (durable): {}", percentiles(&session_latency));
         println!("{customers_line}");
         println!("{billing_lines}");
+        println!("{payment_lines}");
         let url = format!("http://{}", running.addr);
         println!("\nlook around (admin token for this run: {token}):");
         println!("  export TOLLGATE_TOKEN={token}");

@@ -68,3 +68,92 @@ pub async fn bill_last_month(billing: Arc<Billing>) -> Result<String, String> {
     }
     Ok(lines)
 }
+
+/// Pays the first invoice of last month's run by card token (allocated to it, oldest first) and
+/// returns the payer's statement lines: what a cashier and a care agent see.
+pub async fn pay_first_invoice(
+    billing: Arc<Billing>,
+    finance: Arc<crate::finance::Finance>,
+) -> Result<String, String> {
+    let b = billing.clone();
+    let invoices = off_thread(move || b.runs.invoices(&InvoiceFilter::default(), None, 1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(invoice) = invoices.into_iter().next() else {
+        return Ok("no invoice to pay".into());
+    };
+    let request = crate::finance::payments::PaymentRequest {
+        key: format!("demo-pay-{}", invoice.number),
+        account: invoice.payer.to_string(),
+        subscriber: None,
+        amount: invoice.draft.totals.gross.money.amount,
+        currency: invoice.draft.currency,
+        method: tollgate_domain::finance::PaymentMethod::Card {
+            token: "tok_demo_visa".into(),
+            gateway: Some("demo".into()),
+        },
+        received_on: None,
+        cashier: None,
+        reference: Some("demo".into()),
+        allocations: None,
+    };
+    let by = crate::finance::payments::Actor {
+        principal: "demo".into(),
+        request_id: "demo".into(),
+    };
+    let f = finance.clone();
+    let payer = invoice.payer.clone();
+    let statement = crate::finance::off_thread(move || {
+        let (payment, _) = f.record_payment(&request, &by)?;
+        let r = f.receivables(&payment.account)?;
+        let today = f.today();
+        let from = r
+            .invoices
+            .iter()
+            .map(|i| i.issued_on)
+            .min()
+            .unwrap_or(today);
+        Ok((
+            payment,
+            tollgate_domain::finance::statement::build_statement(
+                &payer,
+                r.account.currency,
+                &r.invoices,
+                &r.entries,
+                from,
+                today,
+            )?,
+        ))
+    })
+    .await
+    .map_err(|e| format!("{}: {e}", e.code()))?;
+    let (payment, statement) = statement;
+    let mut lines = format!(
+        "payment {} by card token: {} {} allocated to {}",
+        payment.id,
+        payment.amount.amount,
+        payment.amount.currency.code(),
+        payment
+            .allocations
+            .iter()
+            .map(|a| a.invoice.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    lines.push_str(&format!("\n  statement of {}:", statement.account));
+    for l in &statement.lines {
+        lines.push_str(&format!(
+            "\n    {} {:<12} {:<26} debit {:>8} credit {:>8} balance {:>8}",
+            l.on,
+            serde_json::to_value(l.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            l.document,
+            l.debit.amount,
+            l.credit.amount,
+            l.balance.amount
+        ));
+    }
+    Ok(lines)
+}

@@ -493,19 +493,23 @@ async fn consume(finance: Arc<Finance>, prefetch: u16) {
     }
 }
 
+/// The day whose daily collection run is due at `now` (local time in the billing zone) for a
+/// run time of `time` (`HH:MM`): today once the time has passed, none before.
+pub fn daily_run_due(now: &jiff::Zoned, time: &str) -> Option<Date> {
+    let (hour, minute) = time
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))?;
+    let at = now.date().at(hour, minute, 0, 0);
+    (now.datetime() >= at).then(|| now.date())
+}
+
 /// Starts a collection run every day at `time` (`HH:MM`, billing time zone) under the key
 /// `daily-<date>`, so a node restarted the same day does not start a second one; a day missed
 /// while the node was down is caught up by the next run (steps due earlier are applied then).
 pub async fn daily(finance: Arc<Finance>, time: String) {
-    let (hour, minute) = time
-        .split_once(':')
-        .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
-        .unwrap_or((6, 0));
     loop {
         let now = finance.now().to_zoned(finance.timezone.clone());
-        let at = now.date().at(hour, minute, 0, 0);
-        if now.datetime() >= at {
-            let today = now.date();
+        if let Some(today) = daily_run_due(&now, &time) {
             let request = StartCollection {
                 as_of: Some(today),
                 key: format!("daily-{today}"),
@@ -529,5 +533,37 @@ pub async fn daily(finance: Arc<Finance>, time: String) {
             }
         }
         tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::daily_run_due;
+
+    fn at(text: &str) -> jiff::Zoned {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_daily_run_is_due_from_its_time_on_in_the_billing_zone() {
+        let zone = "[Europe/Berlin]";
+        assert_eq!(
+            daily_run_due(&at(&format!("2026-03-10T05:59:59+01:00{zone}")), "06:00"),
+            None
+        );
+        assert_eq!(
+            daily_run_due(&at(&format!("2026-03-10T06:00:00+01:00{zone}")), "06:00"),
+            Some(jiff::civil::date(2026, 3, 10))
+        );
+        assert_eq!(
+            daily_run_due(&at(&format!("2026-03-10T23:30:00+01:00{zone}")), "06:00"),
+            Some(jiff::civil::date(2026, 3, 10))
+        );
+        assert_eq!(
+            daily_run_due(&at(&format!("2026-03-10T23:30:00+01:00{zone}")), "6h"),
+            None
+        );
     }
 }
