@@ -14,6 +14,8 @@
 //! suspensions and 1 disconnection), reservations are refused with `account.barred` while
 //! suspended, and bad requests (future collection date, wrong currency, another customer's
 //! invoice, a refund above the payment, a card number) are refused with nothing applied.
+//! Afterwards: an over-payment kept as credit and refunded, the transfer reversed (the invoice
+//! owes again, the statement shows it), and a top-up through the payments API.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -406,4 +408,71 @@ fn dunning_follows_the_policy_day_by_day_and_a_payment_resumes_service() {
     );
     let r = receivables(&node, "emil-1");
     assert_eq!(r["outstanding"]["amount"], "0.00", "{r}");
+
+    // An over-payment stays as credit and can be refunded (once per key).
+    let (status, over) = post(
+        &node.url("/v1/payments"),
+        json!({"key": "emil-cash-1", "account": "emil-1", "amount": "5.00", "currency": "EUR",
+               "method": {"type": "cash"}, "cashier": "desk-7"}),
+    );
+    assert_eq!(status, 201, "{over}");
+    assert_eq!(over["payment"]["cashier"], "desk-7");
+    assert_eq!(over["unallocated"]["amount"], "5.00", "{over}");
+    assert_eq!(receivables(&node, "emil-1")["credit"]["amount"], "5.00");
+    let cash = over["payment"]["id"].as_str().unwrap().to_string();
+    let refund = json!({"key": "emil-refund-1", "amount": "5.00", "currency": "EUR",
+                        "reason": "paid twice at the desk"});
+    let (status, refunded) = post(
+        &node.url(&format!("/v1/payments/{cash}/refunds")),
+        refund.clone(),
+    );
+    assert_eq!(status, 201, "{refunded}");
+    let (status, _) = post(&node.url(&format!("/v1/payments/{cash}/refunds")), refund);
+    assert_eq!(status, 200, "the same refund key answers the same refund");
+    assert_eq!(receivables(&node, "emil-1")["credit"]["amount"], "0.00");
+
+    // The 102.00 transfer is recalled by the bank: reversed, the invoice owes again.
+    let (status, reversed) = post(
+        &node.url(&format!("/v1/payments/{payment}/reversal")),
+        json!({"reason": "recalled by the bank"}),
+    );
+    assert_eq!(status, 200, "{reversed}");
+    assert_eq!(reversed["payment"]["state"], "reversed", "{reversed}");
+    let r = receivables(&node, "emil-1");
+    assert_eq!(r["outstanding"]["amount"], "102.00", "{r}");
+    let (_, statement) = get(&node.url("/v1/accounts/emil-1/statement"));
+    assert_eq!(
+        statement["closing_balance"]["amount"], "102.00",
+        "{statement}"
+    );
+    let kinds: Vec<&str> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "invoice",
+            "penalty",
+            "payment",
+            "payment_reversal",
+            "refund",
+            "payment"
+        ],
+        "{statement}"
+    );
+
+    // A prepaid-style top-up through the payments API goes to the subscriber's balance.
+    let (status, top_up) = post(
+        &node.url("/v1/payments"),
+        json!({"key": "shop-1", "subscriber": EMIL, "amount": "20.00", "currency": "EUR",
+               "method": {"type": "voucher", "code": "V-123"}}),
+    );
+    assert_eq!(status, 201, "{top_up}");
+    assert!(
+        top_up["top_up"]["balance"]["amount"].is_string(),
+        "{top_up}"
+    );
 }
