@@ -391,6 +391,12 @@ fn dunning_follows_the_policy_day_by_day_and_a_payment_resumes_service() {
         422,
         "payment.method_details",
     );
+    bad(
+        json!({"key": "later", "account": "emil-1", "amount": "10.00", "currency": "EUR",
+               "method": {"type": "advance"}, "received_on": day(90)}),
+        422,
+        "payment.future_date",
+    );
     let pay_id = receivables(&node, "emil-1");
     assert_eq!(pay_id["credit"]["amount"], "0.00", "{pay_id}");
     let (_, payments) = get(&node.url("/v1/accounts/emil-1/payments"));

@@ -133,6 +133,14 @@ impl Finance {
             let now = self.now();
             let today = self.date_of(now);
             let received_on = request.received_on.unwrap_or(today);
+            if received_on > today {
+                return Err(FinanceFailure::Refused {
+                    code: "payment.future_date",
+                    message: format!(
+                        "a payment received on {received_on} is in the future (today is {today})"
+                    ),
+                });
+            }
             let allocations = allocate(amount, &r.balances, request.allocations.as_deref(), now)?;
             let seq = self.store.counter(PAYMENT_COUNTER)?;
             let payment = Payment {
