@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod mediation;
 pub mod money;
 pub mod number;
+pub mod partner;
 pub mod prefix;
 pub mod rating;
 pub mod subscriber;
