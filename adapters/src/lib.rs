@@ -10,8 +10,9 @@
 //! (customers, account hierarchies, subscriptions, billing setup, change history) in
 //! [`customers`]; bill runs and invoices in [`bill_runs`]; finance after the invoice (periods,
 //! payments, receivables, notes, dunning, the notification outbox, collection runs) in
-//! [`finance`]; the durable job queues of bill-cycle, collection and settlement runs (RabbitMQ
-//! and embedded) in [`jobs`].
+//! [`finance`]; partner settlement (partners, agreements, positions, statements,
+//! reconciliations, disputes, settlement runs) in [`partners`]; the durable job queues of
+//! bill-cycle, collection and settlement runs (RabbitMQ and embedded) in [`jobs`].
 
 pub mod admin;
 pub mod bill_runs;
@@ -23,3 +24,4 @@ pub mod kafka;
 pub mod kafka_output;
 pub mod ledger;
 pub mod mediation;
+pub mod partners;

@@ -13,16 +13,20 @@
 //! [`statement`]). Nothing is counted twice: a [`Position`] keeps the ids it has counted.
 
 pub mod agreement;
+pub mod contract;
 pub mod dispute;
 mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod memory;
 // The partner record itself; re-exported below, so callers write `partner::Partner`.
 #[allow(clippy::module_inception)]
 pub mod partner;
 pub mod reconcile;
+pub mod run;
 pub mod share;
 pub mod statement;
+pub mod store;
 
 pub use agreement::{
     Agreement, AgreementVersion, ShareRule, ShareTarget, ShareValue, check_agreement,
@@ -30,12 +34,15 @@ pub use agreement::{
 };
 pub use dispute::{Dispute, DisputeAction, DisputeEvent, DisputeState, Resolution};
 pub use error::PartnerError;
+pub use memory::MemoryPartnerStore;
 pub use partner::{Partner, PartnerStatus};
 pub use reconcile::{
     Claim, ClaimFormat, ClaimKey, ClaimProblem, Claims, Reconciliation, parse_claims, reconcile,
 };
+pub use run::{SettlementItem, SettlementItemState, SettlementRun};
 pub use share::{
     Accumulated, InvoiceTotal, ItemShare, LineTotals, Position, RatedRecord, invoice_share,
     share_of,
 };
 pub use statement::{PartnerStatement, StatementLine, StatementTax, build_statement};
+pub use store::{PartnerRecord, PartnerStore, PartnerWrite, ReconciliationReport};

@@ -1,0 +1,576 @@
+//! The contract every [`super::PartnerStore`] must keep; run it against each backend on a fresh
+//! store. Returns the first broken promise instead of panicking, so any crate's tests can call
+//! it. Partners, agreements, positions, statements, reconciliations, disputes and counters are
+//! checked here; refused writes and settlement runs in `contract_runs.rs`. [`check_audit`]
+//! then checks the audit records the backend kept (read through whatever the backend offers:
+//! the trait has no audit read).
+//!
+//! Refused writes are checked as in [`crate::finance::contract`]: a write made of fresh parts
+//! (the "bait", valid on its own), upserts of stored records and one conflicting part must be
+//! refused with [`PartnerStoreError::Conflict`] and change nothing that any read shows; then the
+//! bait alone must be accepted and read back.
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use rust_decimal::Decimal;
+use smol_str::SmolStr;
+
+use super::agreement::{Agreement, AgreementVersion, ShareRule, ShareTarget, ShareValue};
+use super::dispute::{Dispute, DisputeState};
+use super::partner::{Partner, PartnerStatus};
+use super::reconcile::Compared;
+use super::run::{SettlementItem, SettlementRun, settlement_run_id};
+use super::share::Position;
+use super::statement::PartnerStatement;
+use super::store::{
+    PartnerRecord, PartnerStore, PartnerStoreError, PartnerWrite, ReconciliationReport,
+    ReportProblem,
+};
+use crate::admin::AuditRecord;
+use crate::billing::{Amount, Period};
+use crate::ids::{CdrId, PartnerId};
+use crate::ledger::StoreError;
+use crate::money::{Currency, Money};
+
+#[path = "contract_runs.rs"]
+mod runs;
+
+/// Refused writes the contract makes (`1..=BAITS`): their audit records must be absent, those
+/// of the baits committed after them present.
+const BAITS: u32 = 15;
+
+fn ensure(condition: bool, what: &str) -> Result<(), String> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.to_string())
+    }
+}
+
+fn e(error: StoreError) -> String {
+    error.to_string()
+}
+
+fn at(offset_seconds: i64) -> Result<Timestamp, String> {
+    Timestamp::from_second(1_800_000_000 + offset_seconds).map_err(|e| e.to_string())
+}
+
+fn eur() -> Result<Currency, String> {
+    Currency::from_code("EUR").map_err(|e| e.to_string())
+}
+
+fn pid(id: &str) -> PartnerId {
+    PartnerId::new(id)
+}
+
+fn month(m: i8) -> Period {
+    let end = if m == 12 {
+        date(2027, 1, 1)
+    } else {
+        date(2026, m + 1, 1)
+    };
+    Period {
+        start: date(2026, m, 1),
+        end,
+    }
+}
+
+fn march() -> Period {
+    month(3)
+}
+
+fn partner(id: &str, version: u64) -> PartnerRecord {
+    PartnerRecord {
+        partner: Partner {
+            id: pid(id),
+            legal_name: format!("{id} v{version} GmbH"),
+            contacts: Vec::new(),
+            tax_id: None,
+            bank_reference: None,
+            status: PartnerStatus::Active,
+        },
+        version,
+    }
+}
+
+fn agreement(id: &str, partner: &str, versions: u32) -> Result<Agreement, String> {
+    let versions = (0..versions)
+        .map(|v| AgreementVersion {
+            valid_from: date(2026, 1, 1).saturating_add(jiff::Span::new().days(i64::from(v) * 30)),
+            shares: vec![ShareRule {
+                target: ShareTarget::Product("music".into()),
+                value: ShareValue::Percent(Decimal::from(30 + v)),
+            }],
+            min_guarantee: None,
+            cap: None,
+            note: None,
+        })
+        .collect();
+    Ok(Agreement {
+        id: id.into(),
+        partner: pid(partner),
+        from: date(2026, 1, 1),
+        to: None,
+        currency: eur()?,
+        versions,
+    })
+}
+
+fn position(partner: &str, period: Period, records: &[&str]) -> Result<Position, String> {
+    Ok(Position {
+        partner: pid(partner),
+        agreement: format!("agr-{partner}").into(),
+        period,
+        currency: eur()?,
+        lines: Default::default(),
+        counted_records: records.iter().map(CdrId::new).collect(),
+        counted_invoices: Default::default(),
+    })
+}
+
+fn statement(
+    number: Option<&str>,
+    partner: &str,
+    period: Period,
+) -> Result<PartnerStatement, String> {
+    let eur = eur()?;
+    let amount = Amount::from_minor(1_000, eur);
+    Ok(PartnerStatement {
+        partner: pid(partner),
+        agreement: format!("agr-{partner}").into(),
+        period,
+        currency: eur,
+        lines: Vec::new(),
+        subtotal: amount,
+        guarantee_top_up: Amount::from_minor(0, eur),
+        cap_cut: Amount::from_minor(0, eur),
+        net: amount,
+        tax_lines: Vec::new(),
+        tax: Amount::from_minor(0, eur),
+        total: amount,
+        number: number.map(str::to_string),
+    })
+}
+
+fn report(id: &str, statement: &str, partner: &str) -> Result<ReconciliationReport, String> {
+    Ok(ReconciliationReport {
+        id: id.into(),
+        statement: statement.into(),
+        partner: pid(partner),
+        created_at: at(10)?,
+        created_by: "clerk".into(),
+        currency: eur()?,
+        matched: Vec::new(),
+        differing: Vec::new(),
+        only_ours: Vec::new(),
+        only_theirs: Vec::new(),
+        lines: Vec::new(),
+        total: Compared {
+            key: (),
+            ours: Decimal::new(1_000, 2),
+            theirs: Decimal::new(1_250, 2),
+            difference: Decimal::new(250, 2),
+        },
+        problems: vec![ReportProblem {
+            line: 3,
+            code: "reconcile.bad_amount".into(),
+            message: format!("in {id}"),
+        }],
+    })
+}
+
+fn dispute(id: &str, partner: &str, statement: &str) -> Result<Dispute, String> {
+    Ok(Dispute {
+        id: id.into(),
+        partner: pid(partner),
+        statement: statement.into(),
+        lines: Vec::new(),
+        claimed: Money::from_minor(500, eur()?),
+        state: DisputeState::Open,
+        history: Vec::new(),
+    })
+}
+
+fn audit(target: &str) -> Result<AuditRecord, String> {
+    Ok(AuditRecord::new(
+        at(0)?,
+        "partner",
+        "partner.contract",
+        target,
+        "req-1",
+        None,
+        None,
+    ))
+}
+
+/// A write of fresh parts only (valid on its own), numbered `n`.
+fn bait(n: u32) -> Result<PartnerWrite, String> {
+    let p = format!("bait-{n}");
+    let number = format!("PS-{p}");
+    Ok(PartnerWrite {
+        partners: vec![(partner(&p, 1), 0)],
+        agreements: vec![(agreement(&format!("agr-{p}"), &p, 1)?, 0)],
+        positions: vec![(position(&p, march(), &["cdr-1"])?, 0)],
+        statements: vec![statement(Some(&number), &p, march())?],
+        reconciliations: vec![report(&format!("rec-{p}"), &number, &p)?],
+        disputes: vec![dispute(&format!("dsp-{p}"), &p, &number)?],
+        counters: vec![(SmolStr::new(&p), 0, 7)],
+        settlement_item: None,
+        audit: vec![audit(&format!("bait/{n}"))?],
+    })
+}
+
+/// Whether nothing of a write of fresh parts is stored.
+fn absent(store: &dyn PartnerStore, w: &PartnerWrite, why: &str) -> Result<(), String> {
+    let fail = |what: &str| format!("{why}: a refused write stored its {what}");
+    for (x, _) in &w.partners {
+        ensure(
+            store.partner(&x.partner.id).map_err(e)?.is_none(),
+            &fail("partner"),
+        )?;
+    }
+    for (x, _) in &w.agreements {
+        ensure(
+            store.agreement(&x.id).map_err(e)?.is_none(),
+            &fail("agreement"),
+        )?;
+        let of_partner = store.agreements(&x.partner).map_err(e)?;
+        ensure(of_partner.is_empty(), &fail("agreement"))?;
+    }
+    for (x, _) in &w.positions {
+        let stored = store.position(&x.partner, x.period.start).map_err(e)?;
+        ensure(stored.is_none(), &fail("position"))?;
+    }
+    for x in &w.statements {
+        let number = x.number.as_deref().unwrap_or_default();
+        ensure(
+            store.statement(number).map_err(e)?.is_none(),
+            &fail("statement"),
+        )?;
+        let of_partner = store.statements(&x.partner, None).map_err(e)?;
+        ensure(of_partner.is_empty(), &fail("statement"))?;
+    }
+    for x in &w.reconciliations {
+        let stored = store.reconciliations(&x.statement).map_err(e)?;
+        ensure(stored.is_empty(), &fail("reconciliation"))?;
+    }
+    for x in &w.disputes {
+        ensure(store.dispute(&x.id).map_err(e)?.is_none(), &fail("dispute"))?;
+        ensure(
+            store.disputes(&x.partner).map_err(e)?.is_empty(),
+            &fail("dispute"),
+        )?;
+    }
+    for (name, read, _) in &w.counters {
+        ensure(store.counter(name).map_err(e)? == *read, &fail("counter"))?;
+    }
+    Ok(())
+}
+
+/// Whether every part of a write of fresh parts reads back.
+fn present(store: &dyn PartnerStore, w: &PartnerWrite, why: &str) -> Result<(), String> {
+    let fail = |what: &str| format!("{why}: an accepted write lost its {what}");
+    for (x, _) in &w.partners {
+        let stored = store.partner(&x.partner.id).map_err(e)?;
+        ensure(stored == Some(x.clone()), &fail("partner"))?;
+    }
+    for (x, _) in &w.agreements {
+        ensure(
+            store.agreement(&x.id).map_err(e)? == Some(x.clone()),
+            &fail("agreement"),
+        )?;
+        let of_partner = store.agreements(&x.partner).map_err(e)?;
+        ensure(of_partner.contains(x), &fail("agreement"))?;
+    }
+    for (x, _) in &w.positions {
+        let stored = store.position(&x.partner, x.period.start).map_err(e)?;
+        ensure(stored == Some(x.clone()), &fail("position"))?;
+    }
+    for x in &w.statements {
+        let number = x.number.as_deref().unwrap_or_default();
+        let stored = store.statement(number).map_err(e)?;
+        ensure(stored == Some(x.clone()), &fail("statement"))?;
+        let of_period = store
+            .statements(&x.partner, Some(x.period.start))
+            .map_err(e)?;
+        ensure(of_period.contains(x), &fail("statement"))?;
+    }
+    for x in &w.reconciliations {
+        let stored = store.reconciliations(&x.statement).map_err(e)?;
+        ensure(stored.contains(x), &fail("reconciliation"))?;
+    }
+    for x in &w.disputes {
+        ensure(
+            store.dispute(&x.id).map_err(e)? == Some(x.clone()),
+            &fail("dispute"),
+        )?;
+        ensure(
+            store.disputes(&x.partner).map_err(e)?.contains(x),
+            &fail("dispute"),
+        )?;
+    }
+    for (name, _, new) in &w.counters {
+        ensure(store.counter(name).map_err(e)? == *new, &fail("counter"))?;
+    }
+    Ok(())
+}
+
+/// What the reads show of the records the contract stores (to compare before and after a
+/// refused write).
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    counters: Vec<u64>,
+    partners: Vec<PartnerRecord>,
+    agreements: Vec<Vec<Agreement>>,
+    positions: Vec<Option<Position>>,
+    statements: Vec<Vec<PartnerStatement>>,
+    reconciliations: Vec<Vec<ReconciliationReport>>,
+    disputes: Vec<Vec<Dispute>>,
+    runs: Vec<SettlementRun>,
+    items: Vec<SettlementItem>,
+}
+
+fn snapshot(store: &dyn PartnerStore) -> Result<Snapshot, String> {
+    const ALL: usize = 10_000;
+    let mut s = Snapshot {
+        counters: Vec::new(),
+        partners: store.partners(None, ALL).map_err(e)?,
+        agreements: Vec::new(),
+        positions: Vec::new(),
+        statements: Vec::new(),
+        reconciliations: Vec::new(),
+        disputes: Vec::new(),
+        runs: store.settlement_runs(None, ALL).map_err(e)?,
+        items: store
+            .settlement_items(&settlement_run_id(1), false, None, ALL)
+            .map_err(e)?,
+    };
+    for name in ["statement", "never"] {
+        s.counters.push(store.counter(name).map_err(e)?);
+    }
+    for p in ["p1", "p2", "p3"].map(pid) {
+        s.agreements.push(store.agreements(&p).map_err(e)?);
+        s.positions
+            .push(store.position(&p, march().start).map_err(e)?);
+        s.statements.push(store.statements(&p, None).map_err(e)?);
+        s.disputes.push(store.disputes(&p).map_err(e)?);
+    }
+    for number in ["PS-1", "PS-2", "PS-3"] {
+        s.reconciliations
+            .push(store.reconciliations(number).map_err(e)?);
+    }
+    Ok(s)
+}
+
+/// Commits bait `n`, with upserts of stored records, and whatever `conflict` adds: it must be
+/// refused as a conflict and change nothing; then the bait alone must be accepted.
+fn refused(
+    store: &dyn PartnerStore,
+    n: u32,
+    why: &str,
+    conflict: impl FnOnce(&mut PartnerWrite) -> Result<(), String>,
+) -> Result<(), String> {
+    let before = snapshot(store)?;
+    let mut write = bait(n)?;
+    write.audit = vec![audit(&format!("refused/{n}"))?];
+    write.partners.push((partner("p2", 2), 1));
+    write.agreements.push((agreement("agr-3", "p2", 2)?, 1));
+    let mut d = dispute("d-2", "p2", "PS-3")?;
+    d.state = DisputeState::Rejected(format!("by refused write {n}"));
+    write.disputes.push(d);
+    conflict(&mut write)?;
+    match store.commit(write) {
+        Err(PartnerStoreError::Conflict(_)) => {}
+        Ok(()) => return Err(format!("{why}: the write was accepted")),
+        Err(other) => return Err(format!("{why}: expected a conflict, got {other}")),
+    }
+    ensure(
+        snapshot(store)? == before,
+        &format!("{why}: a refused write changed what the reads show"),
+    )?;
+    let bait = bait(n)?;
+    absent(store, &bait, why)?;
+    store
+        .commit(bait.clone())
+        .map_err(|e| format!("{why}: the write without its conflict was refused: {e}"))?;
+    present(store, &bait, why)
+}
+
+/// A store without records answers with nothing.
+fn empty(store: &dyn PartnerStore) -> Result<(), String> {
+    let p = pid("p1");
+    ensure(
+        store.counter("statement").map_err(e)? == 0
+            && store.partner(&p).map_err(e)?.is_none()
+            && store.partners(None, 10).map_err(e)?.is_empty()
+            && store.agreement("agr-1").map_err(e)?.is_none()
+            && store.agreements(&p).map_err(e)?.is_empty()
+            && store.position(&p, march().start).map_err(e)?.is_none()
+            && store.statement("PS-1").map_err(e)?.is_none()
+            && store.statements(&p, None).map_err(e)?.is_empty()
+            && store.reconciliations("PS-1").map_err(e)?.is_empty()
+            && store.dispute("d-1").map_err(e)?.is_none()
+            && store.disputes(&p).map_err(e)?.is_empty()
+            && store.settlement_runs(None, 10).map_err(e)?.is_empty()
+            && store.unpublished_settlement_runs().map_err(e)?.is_empty(),
+        "an empty store reads empty",
+    )
+}
+
+/// The first write, its reads, paging and accepted replacements.
+fn records(store: &dyn PartnerStore) -> Result<(), String> {
+    let first = PartnerWrite {
+        partners: vec![
+            (partner("p3", 1), 0),
+            (partner("p1", 1), 0),
+            (partner("p2", 1), 0),
+        ],
+        agreements: vec![
+            (agreement("agr-2", "p1", 1)?, 0),
+            (agreement("agr-1", "p1", 1)?, 0),
+            (agreement("agr-3", "p2", 1)?, 0),
+        ],
+        positions: vec![(position("p1", march(), &["r1", "r2"])?, 0)],
+        statements: vec![
+            statement(Some("PS-1"), "p1", march())?,
+            statement(Some("PS-2"), "p1", month(2))?,
+            statement(Some("PS-3"), "p2", march())?,
+        ],
+        reconciliations: vec![
+            report("rec-2", "PS-1", "p1")?,
+            report("rec-1", "PS-1", "p1")?,
+        ],
+        disputes: vec![dispute("d-1", "p1", "PS-1")?, dispute("d-2", "p2", "PS-3")?],
+        counters: vec![("statement".into(), 0, 3)],
+        settlement_item: None,
+        audit: vec![audit("write/1")?],
+    };
+    store
+        .commit(first.clone())
+        .map_err(|e| format!("the first write is accepted: {e}"))?;
+    present(store, &first, "the first write")?;
+    let ids = |records: Vec<PartnerRecord>| -> Vec<String> {
+        records
+            .into_iter()
+            .map(|r| r.partner.id.to_string())
+            .collect()
+    };
+    ensure(
+        ids(store.partners(None, 10).map_err(e)?) == ["p1", "p2", "p3"],
+        "partners in id order",
+    )?;
+    ensure(
+        ids(store.partners(Some(&pid("p1")), 1).map_err(e)?) == ["p2"],
+        "partner paging: after an id, at most limit",
+    )?;
+    ensure(
+        store.partners(Some(&pid("p3")), 10).map_err(e)?.is_empty()
+            && store.partners(None, 0).map_err(e)?.is_empty(),
+        "partner paging: nothing after the last, nothing for limit 0",
+    )?;
+    let agreement_ids = |p: &str| -> Result<Vec<String>, String> {
+        let list = store.agreements(&pid(p)).map_err(e)?;
+        Ok(list.into_iter().map(|a| a.id.to_string()).collect())
+    };
+    ensure(
+        agreement_ids("p1")? == ["agr-1", "agr-2"],
+        "agreements in id order",
+    )?;
+    let numbers = |list: Vec<PartnerStatement>| -> Vec<Option<String>> {
+        list.into_iter().map(|s| s.number).collect()
+    };
+    ensure(
+        numbers(store.statements(&pid("p1"), None).map_err(e)?)
+            == [Some("PS-2".to_string()), Some("PS-1".to_string())],
+        "a partner's statements by period",
+    )?;
+    ensure(
+        numbers(
+            store
+                .statements(&pid("p1"), Some(march().start))
+                .map_err(e)?,
+        ) == [Some("PS-1".to_string())]
+            && store
+                .statements(&pid("p1"), Some(month(4).start))
+                .map_err(e)?
+                .is_empty(),
+        "a partner's statements of one period",
+    )?;
+    let reports = store.reconciliations("PS-1").map_err(e)?;
+    ensure(
+        reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>() == ["rec-1", "rec-2"]
+            && store.reconciliations("PS-3").map_err(e)?.is_empty(),
+        "reconciliations of a statement in id order",
+    )?;
+
+    // Replacements from what was read.
+    let amended = agreement("agr-1", "p1", 2)?;
+    let mut resolved = dispute("d-1", "p1", "PS-1")?;
+    resolved.state = DisputeState::Rejected("no evidence".into());
+    let grown = position("p1", march(), &["r1", "r2", "r3"])?;
+    let second = PartnerWrite {
+        partners: vec![(partner("p1", 2), 1)],
+        agreements: vec![(amended.clone(), 1), (agreement("agr-2", "p3", 1)?, 1)],
+        positions: vec![(grown.clone(), 2)],
+        disputes: vec![resolved.clone(), dispute("d-3", "p3", "PS-3")?],
+        counters: vec![("statement".into(), 3, 4)],
+        ..PartnerWrite::default()
+    };
+    store
+        .commit(second.clone())
+        .map_err(|e| format!("replacements from what was read are accepted: {e}"))?;
+    present(store, &second, "replacements")?;
+    ensure(
+        store.partner(&pid("p1")).map_err(e)? == Some(partner("p1", 2)),
+        "a partner is replaced with its new version",
+    )?;
+    ensure(
+        agreement_ids("p1")? == ["agr-1"] && agreement_ids("p3")? == ["agr-2"],
+        "an agreement moved to another partner is listed there only",
+    )?;
+    let ds = |p: &str| -> Result<Vec<Dispute>, String> { store.disputes(&pid(p)).map_err(e) };
+    ensure(
+        ds("p1")? == vec![resolved] && ds("p3")?.len() == 1,
+        "disputes replaced by id, listed per partner",
+    )?;
+    ensure(
+        store.counter("statement").map_err(e)? == 4,
+        "a counter moves",
+    )
+}
+
+/// Runs every check on `store`, which must be empty.
+pub fn run(store: &dyn PartnerStore) -> Result<(), String> {
+    empty(store)?;
+    records(store)?;
+    runs::refusals(store)?;
+    runs::settlement(store)
+}
+
+/// Checks the audit records a backend stored while [`run`] ran on it: those of accepted writes
+/// and created runs are there, none of a refused write or a repeated run key.
+pub fn check_audit(records: &[AuditRecord]) -> Result<(), String> {
+    let has = |target: &str| records.iter().any(|r| r.target == target);
+    let mut stored = vec!["write/1".to_string(), "settlement_item/p1".to_string()];
+    for key in ["m1", "m2", "m3"] {
+        stored.push(format!("settlement_run/{key}"));
+    }
+    let mut lost = vec!["settlement_run/m1-again".to_string()];
+    for n in 1..=BAITS {
+        stored.push(format!("bait/{n}"));
+        lost.push(format!("refused/{n}"));
+    }
+    for target in &stored {
+        ensure(
+            has(target),
+            &format!("audit record {target} was not stored"),
+        )?;
+    }
+    for target in &lost {
+        ensure(
+            !has(target),
+            &format!("audit record {target} of a refused write was stored"),
+        )?;
+    }
+    Ok(())
+}
