@@ -115,6 +115,18 @@ struct UsageRecord<'a> {
     rerate: Option<&'a str>,
 }
 
+/// What a rated CDR's stored answer holds: only what a duplicate repeats (the charge and the
+/// version that priced it). Answers stored before this carry the whole [`CdrOutcome::Rated`]
+/// (with its explanation); both read as [`StoredRated`].
+///
+/// [`CdrOutcome::Rated`]: crate::messages::CdrOutcome::Rated
+#[derive(Serialize)]
+struct StoredRatedOut<'a> {
+    outcome: &'static str,
+    charge: &'a Money,
+    catalogue_version: u64,
+}
+
 /// The parts of a stored CDR answer a duplicate repeats (older answers have no version).
 #[derive(Deserialize)]
 struct StoredRated {

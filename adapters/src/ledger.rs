@@ -225,17 +225,21 @@ pub(crate) fn put_accounts(
         batch
             .expect_epoch(w.fence.shard, w.fence.epoch)
             .set_epoch(w.fence.shard, w.fence.epoch);
-        batch.put(ACCOUNTS, id.as_str().as_bytes(), &encode(&w.account)?);
+        batch.put_owned(
+            ACCOUNTS,
+            id.as_str().as_bytes().to_vec(),
+            encode(&w.account)?,
+        );
         for (i, entry) in w.entries.iter().enumerate() {
             let seq = w.first_seq + i as u64;
-            batch.put(ENTRIES, &key(id, &seq.to_be_bytes()), &encode(entry)?);
+            batch.put_owned(ENTRIES, key(id, &seq.to_be_bytes()), encode(entry)?);
         }
         let given = w.at.as_second().to_be_bytes();
         for (k, answer) in &w.answers {
             let mut value = Vec::with_capacity(8 + answer.len());
             value.extend_from_slice(&given);
             value.extend_from_slice(answer);
-            batch.put(ANSWERS, &key(id, k.as_bytes()), &value);
+            batch.put_owned(ANSWERS, key(id, k.as_bytes()), value);
         }
         for (i, (_, record)) in w.usage.iter().enumerate() {
             let seq = u64::MAX - (w.first_seq + i as u64);

@@ -259,6 +259,67 @@ fn scan_prefix_stops_at_prefix_end_and_limit() {
 }
 
 #[test]
+fn writes_to_one_key_keep_their_batch_order() {
+    // The writer applies a batch's writes in key order; writes to the same key must still take
+    // effect in the order they were added, whatever other keys sit between them.
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(&dir)).unwrap();
+    let mut batch = WriteBatch::new();
+    batch
+        .put("t", b"z", b"1")
+        .put("t", b"a", b"1")
+        .put("t", b"z", b"2")
+        .delete("t", b"a")
+        .put("u", b"m", b"first")
+        .put("t", b"m", b"1")
+        .delete("t", b"m")
+        .put("t", b"m", b"3")
+        .add_counters("c", b"k", &[1, 2])
+        .put("t", b"b", b"1")
+        .add_counters("c", b"k", &[10]);
+    store.commit(batch).unwrap();
+    assert_eq!(store.get("t", b"z").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.get("t", b"a").unwrap(), None);
+    assert_eq!(store.get("t", b"m").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(store.get("t", b"b").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(store.get("u", b"m").unwrap(), Some(b"first".to_vec()));
+    let counters = store.get("c", b"k").unwrap().unwrap();
+    assert_eq!(
+        tollgate_adapters::embedded::decode_counters(&counters),
+        Some(vec![11, 2])
+    );
+}
+
+#[test]
+fn repeated_epoch_checks_and_raises_act_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(&dir)).unwrap();
+    let mut batch = WriteBatch::new();
+    for _ in 0..3 {
+        batch
+            .expect_epoch(1, 5)
+            .set_epoch(1, 5)
+            .put("t", b"k", b"v");
+    }
+    batch.expect_epoch(2, 1).set_epoch(2, 1);
+    assert_eq!(batch.len(), 5, "two raises and three puts");
+    store.commit(batch).unwrap();
+    assert_eq!(store.shard_epoch(1).unwrap(), 5);
+    assert_eq!(store.shard_epoch(2).unwrap(), 1);
+    // A stale writer is still refused, however many accounts its batch carries.
+    let mut stale = WriteBatch::new();
+    stale
+        .expect_epoch(1, 4)
+        .expect_epoch(1, 4)
+        .put("t", b"k", b"stale");
+    assert!(matches!(
+        store.commit(stale),
+        Err(StoreError::Fenced { shard: 1, .. })
+    ));
+    assert_eq!(store.get("t", b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
 fn invalid_requests_are_refused_with_a_code() {
     let dir = tempfile::tempdir().unwrap();
     let mut bad = config(&dir);

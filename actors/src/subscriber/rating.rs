@@ -10,7 +10,7 @@ use tollgate_domain::ledger::{Account, AccountWrite, Effects};
 use tollgate_domain::money::Money;
 use tollgate_domain::rating::{RatingError, rate};
 
-use super::{Reply, StoredRated, SubscriberActor, UsageRecord, ready};
+use super::{Reply, StoredRated, StoredRatedOut, SubscriberActor, UsageRecord, ready};
 use crate::batch::RateCdrsIn;
 use crate::messages::{ActorError, CdrOutcome, RateCdrs};
 
@@ -101,8 +101,13 @@ impl SubscriberActor {
                         cdr: &cdr,
                         rerate: None,
                     };
+                    let stored = StoredRatedOut {
+                        outcome: "rated",
+                        charge: &rating.charge,
+                        catalogue_version: version,
+                    };
                     if let (Ok(answer), Ok(record)) =
-                        (serde_json::to_vec(&outcome), serde_json::to_vec(&record))
+                        (serde_json::to_vec(&stored), serde_json::to_vec(&record))
                     {
                         answers.push((key.clone(), answer));
                         usage.push((SmolStr::new(cdr.id.as_str()), record));

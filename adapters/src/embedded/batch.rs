@@ -1,5 +1,7 @@
 //! [`WriteBatch`]: the unit of atomicity and of fencing.
 
+use smol_str::SmolStr;
+
 use super::error::StoreError;
 
 /// Name of the internal table that keeps the durable ownership epoch of each shard.
@@ -10,18 +12,18 @@ pub const SHARD_EPOCHS_TABLE: &str = "shard_epochs";
 pub(crate) enum Operation {
     /// Insert or overwrite `key` in `table`.
     Put {
-        table: String,
+        table: SmolStr,
         key: Vec<u8>,
         value: Vec<u8>,
     },
     /// Remove `key` from `table` (absent keys are fine).
-    Delete { table: String, key: Vec<u8> },
+    Delete { table: SmolStr, key: Vec<u8> },
     /// Raise the durable epoch of `shard` to `epoch` (never lowers it).
     SetEpoch { shard: u32, epoch: u64 },
     /// Add `deltas` element-wise to the counters stored at `key` (big-endian `i64`s; absent
     /// counters are zero), inside the transaction: concurrent batches never lose an increment.
     AddCounters {
-        table: String,
+        table: SmolStr,
         key: Vec<u8>,
         deltas: Vec<i64>,
     },
@@ -42,6 +44,8 @@ pub(crate) struct EpochCheck {
 pub struct WriteBatch {
     pub(crate) operations: Vec<Operation>,
     pub(crate) epoch_checks: Vec<EpochCheck>,
+    /// The `(shard, epoch)` pairs of the batch's `SetEpoch` operations (to skip repeats).
+    epochs_set: Vec<(u32, u64)>,
 }
 
 impl WriteBatch {
@@ -53,10 +57,15 @@ impl WriteBatch {
 
     /// Inserts or overwrites `key` with `value` in `table`.
     pub fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> &mut Self {
+        self.put_owned(table, key.to_vec(), value.to_vec())
+    }
+
+    /// Like [`WriteBatch::put`], taking ownership of the key and the value (no copy).
+    pub fn put_owned(&mut self, table: &str, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
         self.operations.push(Operation::Put {
-            table: table.to_owned(),
-            key: key.to_vec(),
-            value: value.to_vec(),
+            table: SmolStr::new(table),
+            key,
+            value,
         });
         self
     }
@@ -64,7 +73,7 @@ impl WriteBatch {
     /// Removes `key` from `table`; removing an absent key is not an error.
     pub fn delete(&mut self, table: &str, key: &[u8]) -> &mut Self {
         self.operations.push(Operation::Delete {
-            table: table.to_owned(),
+            table: SmolStr::new(table),
             key: key.to_vec(),
         });
         self
@@ -75,7 +84,7 @@ impl WriteBatch {
     /// transaction, so batches committed concurrently each add their own deltas.
     pub fn add_counters(&mut self, table: &str, key: &[u8], deltas: &[i64]) -> &mut Self {
         self.operations.push(Operation::AddCounters {
-            table: table.to_owned(),
+            table: SmolStr::new(table),
             key: key.to_vec(),
             deltas: deltas.to_vec(),
         });
@@ -84,14 +93,25 @@ impl WriteBatch {
 
     /// Refuses the whole batch with [`StoreError::Fenced`] if the durable epoch of `shard` is
     /// higher than `epoch` (a newer owner has taken the shard over).
+    ///
+    /// A check the batch already has is not added again (a batch of many accounts of one shard
+    /// carries one check, not one per account).
     pub fn expect_epoch(&mut self, shard: u32, epoch: u64) -> &mut Self {
-        self.epoch_checks.push(EpochCheck { shard, epoch });
+        let check = EpochCheck { shard, epoch };
+        if !self.epoch_checks.contains(&check) {
+            self.epoch_checks.push(check);
+        }
         self
     }
 
     /// Raises the durable epoch of `shard` to `epoch`; a lower `epoch` leaves it unchanged.
+    ///
+    /// Raising to the same epoch twice in one batch is idempotent, so a repeat is not added.
     pub fn set_epoch(&mut self, shard: u32, epoch: u64) -> &mut Self {
-        self.operations.push(Operation::SetEpoch { shard, epoch });
+        if !self.epochs_set.contains(&(shard, epoch)) {
+            self.epochs_set.push((shard, epoch));
+            self.operations.push(Operation::SetEpoch { shard, epoch });
+        }
         self
     }
 
@@ -184,7 +204,7 @@ mod tests {
         assert_eq!(
             batch.operations[1],
             Operation::Delete {
-                table: "t".to_owned(),
+                table: SmolStr::new("t"),
                 key: b"a".to_vec()
             }
         );

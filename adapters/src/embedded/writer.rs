@@ -1,7 +1,6 @@
 //! The single writer thread: drains the queue, groups batches, commits each group in one redb
 //! write transaction with an fsync, and answers every caller of the group.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,7 +176,7 @@ fn apply_group<'b>(
     let mut verdicts = Vec::with_capacity(batches.len());
     {
         let mut epochs = transaction.open_table(EPOCHS).store()?;
-        let mut tables = HashMap::new();
+        let mut tables = UserTables::new();
         for batch in batches {
             if let Err(fenced) = check_epochs(&epochs, batch) {
                 verdicts.push(Err(fenced));
@@ -222,7 +221,9 @@ fn stored_epoch(epochs: &Table<'_, u32, u64>, shard: u32) -> Result<u64, StoreEr
     Ok(epochs.get(shard).store()?.map_or(0, |guard| guard.value()))
 }
 
-type UserTables<'txn> = HashMap<String, Table<'txn, &'static [u8], &'static [u8]>>;
+/// The user tables opened in a transaction, by name: a handful, so a list searched in order is
+/// cheaper than hashing the name of every operation.
+type UserTables<'txn> = Vec<(String, Table<'txn, &'static [u8], &'static [u8]>)>;
 
 fn apply_batch<'txn>(
     transaction: &'txn WriteTransaction,
@@ -230,7 +231,12 @@ fn apply_batch<'txn>(
     tables: &mut UserTables<'txn>,
     batch: &WriteBatch,
 ) -> Result<(), StoreError> {
-    for operation in &batch.operations {
+    // Writes to different keys commute, and a stable sort keeps the order of the writes to one
+    // key: applying them in key order gives the same result, with consecutive inserts landing
+    // on the same B-tree pages (a large batch touches each page once, in order).
+    let mut ordered: Vec<&Operation> = batch.operations.iter().collect();
+    ordered.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    for operation in ordered {
         match operation {
             Operation::Put { table, key, value } => {
                 open_cached(transaction, tables, table)?
@@ -268,17 +274,33 @@ fn apply_batch<'txn>(
     Ok(())
 }
 
+/// Where an operation goes in a batch's application order: epoch raises first (they touch no
+/// user table), then by table and key.
+fn sort_key(operation: &Operation) -> Option<(&str, &[u8])> {
+    match operation {
+        Operation::SetEpoch { .. } => None,
+        Operation::Put { table, key, .. }
+        | Operation::Delete { table, key }
+        | Operation::AddCounters { table, key, .. } => Some((table.as_str(), key.as_slice())),
+    }
+}
+
 /// Opens each user table once per transaction (redb refuses to open a table twice at once).
 fn open_cached<'t, 'txn>(
     transaction: &'txn WriteTransaction,
     tables: &'t mut UserTables<'txn>,
     name: &str,
 ) -> Result<&'t mut Table<'txn, &'static [u8], &'static [u8]>, StoreError> {
-    if !tables.contains_key(name) {
-        let table = transaction.open_table(user_table(name)).store()?;
-        tables.insert(name.to_owned(), table);
-    }
+    let index = match tables.iter().position(|(open, _)| open == name) {
+        Some(index) => index,
+        None => {
+            let table = transaction.open_table(user_table(name)).store()?;
+            tables.push((name.to_owned(), table));
+            tables.len() - 1
+        }
+    };
     tables
-        .get_mut(name)
+        .get_mut(index)
+        .map(|(_, table)| table)
         .ok_or_else(|| StoreError::io(format!("table `{name}` vanished from the cache")))
 }
