@@ -16,6 +16,7 @@ mod jwt;
 mod server;
 mod sources;
 mod subscribers_file;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

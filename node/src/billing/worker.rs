@@ -11,7 +11,6 @@
 //!   means redelivery, and the store answers a redelivered job with the invoice already written.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Supervised};
 use jiff::Timestamp;
@@ -301,29 +300,9 @@ impl Supervised for BillWorker {
 }
 
 async fn consume(billing: Arc<Billing>, prefetch: u16) {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        let mut consumer = match billing.queue.consume(JobKind::BillCycle, prefetch).await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("billing: cannot consume bill-cycle jobs, retrying in {wait:?}: {e}");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        wait = Duration::from_millis(200);
-        loop {
-            match consumer.next().await {
-                Ok(delivery) => {
-                    actix::spawn(handle(billing.clone(), delivery));
-                }
-                Err(e) => {
-                    eprintln!("billing: bill-cycle consumer failed, reopening: {e}");
-                    tokio::time::sleep(wait).await;
-                    break;
-                }
-            }
-        }
-    }
+    let queue = billing.queue.clone();
+    crate::workers::consume_forever(queue, JobKind::BillCycle, prefetch, move |delivery| {
+        handle(billing.clone(), delivery)
+    })
+    .await;
 }

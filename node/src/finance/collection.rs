@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Supervised};
-use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
@@ -413,8 +412,7 @@ pub async fn handle(finance: Arc<Finance>, delivery: Delivery) {
             let f = finance.clone();
             let (run, a, m) = (job.run_id.clone(), account.clone(), message.clone());
             let recorded = tokio::task::spawn_blocking(move || {
-                f.store
-                    .fail_collection_item(&run, &a, reason, &m, Timestamp::now())
+                f.store.fail_collection_item(&run, &a, reason, &m, f.now())
             })
             .await;
             match recorded {
@@ -466,31 +464,11 @@ impl Supervised for CollectionWorker {
 }
 
 async fn consume(finance: Arc<Finance>, prefetch: u16) {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        let mut consumer = match finance.queue.consume(JobKind::Collection, prefetch).await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("finance: cannot consume collection jobs, retrying in {wait:?}: {e}");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        wait = Duration::from_millis(200);
-        loop {
-            match consumer.next().await {
-                Ok(delivery) => {
-                    actix::spawn(handle(finance.clone(), delivery));
-                }
-                Err(e) => {
-                    eprintln!("finance: collection consumer failed, reopening: {e}");
-                    tokio::time::sleep(wait).await;
-                    break;
-                }
-            }
-        }
-    }
+    let queue = finance.queue.clone();
+    crate::workers::consume_forever(queue, JobKind::Collection, prefetch, move |delivery| {
+        handle(finance.clone(), delivery)
+    })
+    .await;
 }
 
 /// The day whose daily collection run is due at `now` (local time in the billing zone) for a

@@ -23,8 +23,9 @@ pub const ATTEMPTS_MAX: u32 = 10;
 
 /// Sends one notification.
 pub trait Sender: Send + Sync {
-    /// Sends it; an error is recorded on the notification and retried later.
-    fn send(&self, notification: &Notification) -> Result<(), String>;
+    /// Sends it to `to` (the customer's phone or e-mail); an error is recorded on the
+    /// notification and retried later.
+    fn send(&self, notification: &Notification, to: &str) -> Result<(), String>;
 }
 
 /// Appends each notification as one JSON line to a file (flushed and synced before it counts
@@ -45,14 +46,7 @@ impl FileSender {
 }
 
 impl Sender for FileSender {
-    fn send(&self, notification: &Notification) -> Result<(), String> {
-        let Some(to) = &notification.to else {
-            return Err(format!(
-                "customer {} has no {} address",
-                notification.customer,
-                notification.channel.as_str()
-            ));
-        };
+    fn send(&self, notification: &Notification, to: &str) -> Result<(), String> {
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         if file.is_none() {
             if let Some(dir) = self.path.parent() {
@@ -89,14 +83,7 @@ impl Sender for FileSender {
 pub struct LogSender;
 
 impl Sender for LogSender {
-    fn send(&self, n: &Notification) -> Result<(), String> {
-        let Some(to) = &n.to else {
-            return Err(format!(
-                "customer {} has no {} address",
-                n.customer,
-                n.channel.as_str()
-            ));
-        };
+    fn send(&self, n: &Notification, to: &str) -> Result<(), String> {
         eprintln!(
             "notification {} {} to {to} (account {}): {}",
             n.id,
@@ -119,7 +106,16 @@ impl Finance {
         let (mut delivered, mut failed) = (0, 0);
         for n in pending.iter().filter(|n| n.attempts < ATTEMPTS_MAX) {
             let channel = n.channel.as_str();
-            match sender.send(n) {
+            // Without an address no sender can deliver it: recorded as a failed attempt.
+            let sent = match &n.to {
+                Some(to) => sender.send(n, to),
+                None => Err(format!(
+                    "customer {} has no {} address",
+                    n.customer,
+                    n.channel.as_str()
+                )),
+            };
+            match sent {
                 Ok(()) => {
                     self.store
                         .mark_notification(&n.id, Some(self.now()), None)
