@@ -9,12 +9,14 @@
 //! shard epoch); a reply or acknowledgement only after the effect is durable; handlers are thin
 //! and panic-free, the rules live in `tollgate-domain`.
 //!
-//! Built so far: the subscriber actor and the router. Partner and worker actors come with later
-//! steps.
+//! Built so far: the subscriber actor and its router, the partner actor and its router
+//! ([`partner`]). The worker actors of bill-cycle, collection and settlement jobs live in the
+//! node, next to the job queue they consume.
 
 mod batch;
 mod messages;
 mod metrics;
+pub mod partner;
 mod router;
 mod subscriber;
 
@@ -24,5 +26,6 @@ pub use messages::{
     RerateReport, SetBarring, TopUp,
 };
 pub use metrics::ActorMetrics;
+pub use partner::{PartnerRouter, PartnerShared, PartnerWake};
 pub use router::Router;
 pub use subscriber::{Profiles, Settings, Shared, SubscriberActor};

@@ -7,7 +7,7 @@
 //! failed commit, or the supervisor) drops the in-memory state; it is reloaded from storage.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -82,6 +82,9 @@ pub struct Shared {
     pub metrics: ActorMetrics,
     /// The clock (injectable for tests).
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Who is told that partners' inboxes have new records (the partner actors), once they
+    /// run; until then the records wait in the inboxes.
+    pub partners: OnceLock<Arc<dyn crate::partner::PartnerWake>>,
 }
 
 impl Shared {
@@ -91,6 +94,16 @@ impl Shared {
         match self.catalogue.read() {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Tells the partner actors that their inboxes have new records.
+    pub fn wake_partners(&self, partners: &[tollgate_domain::ids::PartnerId]) {
+        if partners.is_empty() {
+            return;
+        }
+        if let Some(wake) = self.partners.get() {
+            wake.wake(partners);
         }
     }
 
@@ -245,6 +258,7 @@ impl SubscriberActor {
             at: (self.shared.clock)(),
             usage: Vec::new(),
             audit: Vec::new(),
+            partner_inbox: Vec::new(),
         }
     }
 

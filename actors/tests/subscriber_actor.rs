@@ -82,6 +82,7 @@ fn router_on(store: Arc<dyn LedgerStore>, settings: Settings, timeline: Timeline
         settings,
         metrics: ActorMetrics::new(&prometheus::Registry::new()).unwrap(),
         clock: Arc::new(|| "2026-03-02T10:00:00Z".parse().unwrap()),
+        partners: std::sync::OnceLock::new(),
     });
     let arbiters = vec![Arbiter::new().handle(), Arbiter::new().handle()];
     Router::new(shared, ShardMap::single_node(16, 0), 0, arbiters)

@@ -5,7 +5,9 @@
 //! - `accounts`: subscriber -> account snapshot (JSON);
 //! - `entries`: subscriber, sequence (big-endian) -> entry (JSON), append-only;
 //! - `answers`: subscriber, idempotency key -> the answer given (the durable dedupe index);
-//! - `usage`: subscriber, inverted sequence -> rated usage (JSON), newest first in a scan.
+//! - `usage`: subscriber, inverted sequence -> rated usage (JSON), newest first in a scan;
+//! - `partner_inbox`: partner, zero byte, item key -> rated record a partner shares (JSON),
+//!   written with the charge and removed when the partner's actor has counted it.
 //!
 //! Every commit carries the writer's shard epoch and raises the stored one: a stale owner's
 //! writes are refused whole.
@@ -17,7 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_domain::ids::SubscriberId;
+use smol_str::SmolStr;
+use tollgate_domain::ids::{PartnerId, SubscriberId};
 use tollgate_domain::ledger::{
     Account, AccountWrite, CommitFuture, Entry, LedgerStore, StoreError,
 };
@@ -29,6 +32,7 @@ const ACCOUNTS: &str = "accounts";
 const ENTRIES: &str = "entries";
 const ANSWERS: &str = "answers";
 const USAGE: &str = "usage";
+const PARTNER_INBOX: &str = "partner_inbox";
 /// Most rows one subscriber prefix scan reads.
 const SCAN_LIMIT: usize = 1_000_000;
 
@@ -64,6 +68,14 @@ fn prefix(subscriber: &SubscriberId) -> Vec<u8> {
 fn key(subscriber: &SubscriberId, tail: &[u8]) -> Vec<u8> {
     let mut k = prefix(subscriber);
     k.extend_from_slice(tail);
+    k
+}
+
+fn inbox_key(partner: &PartnerId, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(partner.as_str().len() + 1 + key.len());
+    k.extend_from_slice(partner.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
     k
 }
 
@@ -191,6 +203,41 @@ impl LedgerStore for EmbeddedLedgerStore {
         Ok(rows.into_iter().map(|(_, v)| v).collect())
     }
 
+    fn partner_inbox(
+        &self,
+        partner: &PartnerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(SmolStr, Vec<u8>)>, StoreError> {
+        let start = inbox_key(partner, after.unwrap_or(""));
+        let prefix_len = partner.as_str().len() + 1;
+        let rows = self
+            .store
+            .scan_after(PARTNER_INBOX, Some(&start), limit)
+            .map_err(convert)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, v) in rows {
+            if k.len() < prefix_len || k[..prefix_len] != start[..prefix_len] {
+                break;
+            }
+            let key = std::str::from_utf8(&k[prefix_len..])
+                .map_err(|e| StoreError::Corrupt(format!("partner inbox key: {e}")))?;
+            out.push((SmolStr::new(key), v));
+        }
+        Ok(out)
+    }
+
+    fn ack_partner_inbox(&self, partner: &PartnerId, keys: &[SmolStr]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            batch.delete(PARTNER_INBOX, &inbox_key(partner, key));
+        }
+        self.store.commit(batch).map(|_| ()).map_err(convert)
+    }
+
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError> {
         let batch = batch(&writes)?;
         self.store.commit(batch).map(|_| ()).map_err(convert)
@@ -247,6 +294,9 @@ pub(crate) fn put_accounts(
         }
         for record in &w.audit {
             put_audit(batch, record)?;
+        }
+        for row in &w.partner_inbox {
+            batch.put(PARTNER_INBOX, &inbox_key(&row.partner, &row.key), &row.record);
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ mod commands;
 mod finance;
 mod ingest;
 mod jwt;
+mod partners;
 mod server;
 mod sources;
 mod subscribers_file;

@@ -13,6 +13,7 @@ use tollgate_adapters::bill_runs::EmbeddedBillRunStore;
 use tollgate_adapters::customers::EmbeddedCustomerStore;
 use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
 use tollgate_adapters::finance::EmbeddedFinanceStore;
+use tollgate_adapters::partners::EmbeddedPartnerStore;
 use tollgate_adapters::jobs::JobQueue;
 use tollgate_adapters::jobs::amqp::{AmqpConfig, AmqpJobQueue, AmqpQueueType};
 use tollgate_adapters::jobs::embedded::EmbeddedJobQueue;
@@ -24,6 +25,7 @@ use tollgate_domain::admin::AdminStore;
 use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::catalogue::{Catalogue, Timeline};
 use tollgate_domain::finance::FinanceStore;
+use tollgate_domain::partner::PartnerStore;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{LedgerStore, Thresholds};
 use tollgate_domain::mediation::IngestStore;
@@ -63,6 +65,8 @@ pub struct Prepared {
     pub bill_runs: Arc<dyn BillRunStore>,
     /// Payments, periods, notes, dunning and collection runs, in the same engine.
     pub finance: Arc<dyn FinanceStore>,
+    /// Partners, agreements, positions, statements and settlement runs, in the same engine.
+    pub partners: Arc<dyn PartnerStore>,
     /// The embedded engine (the embedded job queue lives in it).
     pub engine: Arc<EmbeddedStore>,
 }
@@ -86,6 +90,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         customers,
         bill_runs,
         finance,
+        partners,
         engine,
     } = open_storage(&config)?;
     Ok(Prepared {
@@ -98,6 +103,7 @@ pub fn prepare(config: NodeConfig) -> Result<Prepared, String> {
         customers,
         bill_runs,
         finance,
+        partners,
         engine,
     })
 }
@@ -116,6 +122,8 @@ pub struct Stores {
     pub bill_runs: Arc<dyn BillRunStore>,
     /// Finance state.
     pub finance: Arc<dyn FinanceStore>,
+    /// Partner-settlement state.
+    pub partners: Arc<dyn PartnerStore>,
     /// The engine itself.
     pub engine: Arc<EmbeddedStore>,
 }
@@ -143,6 +151,7 @@ pub fn open_storage(config: &NodeConfig) -> Result<Stores, String> {
                 customers: Arc::new(EmbeddedCustomerStore::new(engine.clone())),
                 bill_runs: Arc::new(EmbeddedBillRunStore::new(engine.clone())),
                 finance: Arc::new(EmbeddedFinanceStore::new(engine.clone())),
+                partners: Arc::new(EmbeddedPartnerStore::new(engine.clone())),
                 engine: engine.clone(),
                 ingest: Arc::new(EmbeddedIngestStore::new(engine)),
             })
@@ -229,6 +238,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         customers,
         bill_runs,
         finance: finance_store,
+        partners: partner_store,
         engine,
     } = prepared;
     let clock = crate::clock::Clock::new(config.node.test_clock_enabled);
@@ -270,6 +280,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         settings,
         metrics,
         clock: clock.source(),
+        partners: std::sync::OnceLock::new(),
     });
     // Published versions from the store (the configured file becomes version 1 on a new store).
     let catalogue_admin = Arc::new(crate::catalogue_admin::CatalogueAdmin::open(
@@ -384,8 +395,8 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
     )?;
     let finance = start_finance(
         &config,
-        finance_store,
-        bill_runs,
+        finance_store.clone(),
+        bill_runs.clone(),
         customers.clone(),
         store.clone(),
         &router,
@@ -393,6 +404,22 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         &registry,
         clock.clone(),
     )?;
+    let (partners, partner_arbiter) = start_partners(
+        &config,
+        PartnerDeps {
+            store: partner_store,
+            ledger: store.clone(),
+            invoices: bill_runs,
+            customers: customers.clone(),
+            finance: finance_store,
+            queue: billing.queue.clone(),
+        },
+        &router,
+        &registry,
+        clock.clone(),
+    )?;
+    let mut arbiters = arbiters;
+    arbiters.push(partner_arbiter);
     let state = web::Data::new(AppState {
         router: router.clone(),
         ingestor,
@@ -402,6 +429,7 @@ pub fn start(prepared: Prepared) -> Result<Running, String> {
         customers,
         billing,
         finance,
+        partners,
         clock,
         registry,
         ready: AtomicBool::new(true),
@@ -562,6 +590,94 @@ fn start_billing(
         }
     });
     Ok(billing)
+}
+
+/// The stores partner settlement reads and writes.
+struct PartnerDeps {
+    store: Arc<dyn PartnerStore>,
+    ledger: Arc<dyn LedgerStore>,
+    invoices: Arc<dyn BillRunStore>,
+    customers: Arc<dyn tollgate_domain::billing::CustomerStore>,
+    finance: Arc<dyn FinanceStore>,
+    queue: Arc<dyn JobQueue>,
+}
+
+/// Starts the partner actors (on their own arbiter, told by the subscriber actors when their
+/// inboxes fill; every partner's inbox is drained once at start, for records a crash left
+/// there), the partner-settlement service, its settlement worker (when this node runs the
+/// finance workers) and the publisher of settlement runs not fully published.
+fn start_partners(
+    config: &NodeConfig,
+    deps: PartnerDeps,
+    router: &Arc<Router>,
+    registry: &prometheus::Registry,
+    clock: crate::clock::Clock,
+) -> Result<(Arc<crate::partners::Partners>, Arbiter), String> {
+    let timezone = jiff::tz::TimeZone::get(&config.billing.timezone)
+        .map_err(|e| format!("billing.timezone: {e}"))?;
+    let arbiter = Arbiter::new();
+    let shared = Arc::new(tollgate_actors::PartnerShared {
+        store: deps.store.clone(),
+        ledger: deps.ledger.clone(),
+        timezone: timezone.clone(),
+        metrics: tollgate_actors::partner::PartnerMetrics::new(registry)
+            .map_err(|e| format!("partner metrics: {e}"))?,
+    });
+    let partner_router = Arc::new(tollgate_actors::PartnerRouter::new(
+        shared,
+        arbiter.handle(),
+    ));
+    let wake: Arc<dyn tollgate_actors::PartnerWake> = partner_router.clone();
+    let _ = router.shared().partners.set(wake);
+    let metrics = crate::partners::PartnerServiceMetrics::new(registry)
+        .map_err(|e| format!("partner metrics: {e}"))?;
+    let partners = Arc::new(crate::partners::Partners::new(
+        deps.store,
+        partner_router,
+        deps.ledger,
+        deps.invoices,
+        deps.customers,
+        deps.finance,
+        deps.queue,
+        timezone,
+        clock,
+        config.finance.attempts_max,
+        metrics,
+    ));
+    let starter = partners.clone();
+    actix::spawn(async move {
+        match crate::partners::off_thread({
+            let p = starter.clone();
+            move || Ok(p.store.partners(None, usize::MAX)?)
+        })
+        .await
+        {
+            Ok(all) => {
+                for record in all {
+                    if let Err(e) = starter.router.drain(&record.partner.id).await {
+                        eprintln!("partners: inbox of {} not drained at start: {e}", record.partner.id);
+                    }
+                }
+            }
+            Err(e) => eprintln!("partners: cannot list partners at start: {e}"),
+        }
+    });
+    if config.finance.workers_enabled {
+        let worker = crate::partners::settlement::SettlementWorker {
+            partners: partners.clone(),
+            prefetch: config.finance.prefetch,
+        };
+        actix::Supervisor::start(move |_| worker);
+    }
+    let republisher = partners.clone();
+    let every = Duration::from_millis(config.finance.republish_interval_ms);
+    actix::spawn(async move {
+        loop {
+            republisher.republish_settlements().await;
+            tokio::time::sleep(every).await;
+        }
+    });
+    Ok((partners, arbiter))
 }
 
 /// Builds the finance service and starts its collection worker (when this node collects), the

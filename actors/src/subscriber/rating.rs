@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use smol_str::SmolStr;
-use tollgate_domain::ledger::{Account, AccountWrite, Effects};
+use tollgate_domain::ids::PartnerId;
+use tollgate_domain::ledger::{Account, AccountWrite, Effects, PartnerInboxRow};
+use tollgate_domain::partner::InboxRecord;
 use tollgate_domain::money::Money;
 use tollgate_domain::rating::{RatingError, rate};
 
@@ -24,6 +26,17 @@ struct PreparedBatch {
 /// The write of a prepared batch, the account it leads to, and the answers it stores.
 type PreparedCommit = (AccountWrite, Account, Vec<(SmolStr, Vec<u8>)>);
 
+/// The partners whose inbox `write` fills (each once).
+fn partners_of(write: &AccountWrite) -> Vec<PartnerId> {
+    let mut partners: Vec<PartnerId> = Vec::new();
+    for row in &write.partner_inbox {
+        if !partners.contains(&row.partner) {
+            partners.push(row.partner.clone());
+        }
+    }
+    partners
+}
+
 impl SubscriberActor {
     /// Rates `cdrs` against a copy of the account; nothing is applied or written.
     fn prepare_batch(
@@ -37,6 +50,7 @@ impl SubscriberActor {
         let mut outcomes = Vec::with_capacity(cdrs.len());
         let mut answers: Vec<(SmolStr, Vec<u8>)> = Vec::new();
         let mut usage: Vec<(SmolStr, Vec<u8>)> = Vec::new();
+        let mut inbox: Vec<PartnerInboxRow> = Vec::new();
         let mut all = Effects::default();
         let mut batch_keys: HashSet<SmolStr> = HashSet::new();
         let (mut next, profile, first_seq) = match self.load() {
@@ -111,6 +125,15 @@ impl SubscriberActor {
                     {
                         answers.push((key.clone(), answer));
                         usage.push((SmolStr::new(cdr.id.as_str()), record));
+                        for (partner, shared) in InboxRecord::of_rating(&rating, cdr.start) {
+                            if let Ok(record) = serde_json::to_vec(&shared) {
+                                inbox.push(PartnerInboxRow {
+                                    partner,
+                                    key: SmolStr::new(cdr.id.as_str()),
+                                    record,
+                                });
+                            }
+                        }
                     }
                     batch_keys.insert(key);
                     self.shared.metrics.cdrs.with_label_values(&["rated"]).inc();
@@ -139,6 +162,7 @@ impl SubscriberActor {
         let mut write = self.write(&next, &all, first_seq);
         write.answers = answers.clone();
         write.usage = usage;
+        write.partner_inbox = inbox;
         Ok(PreparedBatch {
             outcomes,
             commit: Some((write, next, answers)),
@@ -146,11 +170,17 @@ impl SubscriberActor {
     }
 
     /// Applies a batch whose write is durable.
-    fn batch_committed(&mut self, next: Account, answers: Vec<(SmolStr, Vec<u8>)>) {
+    fn batch_committed(
+        &mut self,
+        next: Account,
+        answers: Vec<(SmolStr, Vec<u8>)>,
+        partners: Vec<PartnerId>,
+    ) {
         self.remember(answers);
         if let Some(state) = self.state.as_mut() {
             state.account = next;
         }
+        self.shared.wake_partners(&partners);
     }
 }
 
@@ -169,11 +199,12 @@ impl Handler<RateCdrs> for SubscriberActor {
         let Some((write, next, answers)) = commit else {
             return ready(Ok(outcomes));
         };
+        let partners = partners_of(&write);
         let fut = self.commit(write);
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(
             move |result, act, _ctx| match result {
                 Ok(()) => {
-                    act.batch_committed(next, answers);
+                    act.batch_committed(next, answers, partners);
                     Ok(outcomes)
                 }
                 Err(e) => {
@@ -204,7 +235,10 @@ impl Handler<RateCdrsIn> for SubscriberActor {
         };
         let PreparedBatch { outcomes, commit } = prepared;
         let (write, after) = match commit {
-            Some((write, next, answers)) => (Some(write), Some((next, answers))),
+            Some((write, next, answers)) => {
+                let partners = partners_of(&write);
+                (Some(write), Some((next, answers, partners)))
+            }
             None => (None, None),
         };
         offer.offer(write, outcomes.clone());
@@ -212,8 +246,8 @@ impl Handler<RateCdrsIn> for SubscriberActor {
         AtomicResponse::new(Box::pin(decision.into_actor(self).map(
             move |result, act, _ctx| match result {
                 Ok(()) => {
-                    if let Some((next, answers)) = after {
-                        act.batch_committed(next, answers);
+                    if let Some((next, answers, partners)) = after {
+                        act.batch_committed(next, answers, partners);
                     }
                     Ok(outcomes)
                 }

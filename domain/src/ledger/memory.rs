@@ -1,12 +1,14 @@
 //! An in-memory [`LedgerStore`], for unit tests of the layers above. Not durable: the node
 //! never uses it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use smol_str::SmolStr;
 use std::sync::Mutex;
 
 use super::{Account, AccountWrite, Entry, LedgerStore, StoreError};
 use crate::admin::AuditRecord;
-use crate::ids::SubscriberId;
+use crate::ids::{PartnerId, SubscriberId};
 
 #[derive(Default)]
 struct Data {
@@ -15,6 +17,7 @@ struct Data {
     answers: HashMap<(SubscriberId, String), (jiff::Timestamp, Vec<u8>)>,
     usage: HashMap<SubscriberId, Vec<Vec<u8>>>,
     audit: Vec<AuditRecord>,
+    inbox: BTreeMap<(PartnerId, SmolStr), Vec<u8>>,
     epochs: HashMap<u32, u64>,
     commits: u64,
 }
@@ -93,6 +96,31 @@ impl LedgerStore for MemoryLedgerStore {
             .unwrap_or_default())
     }
 
+    fn partner_inbox(
+        &self,
+        partner: &PartnerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(SmolStr, Vec<u8>)>, StoreError> {
+        let data = self.lock()?;
+        Ok(data
+            .inbox
+            .range((partner.clone(), SmolStr::default())..)
+            .take_while(|((p, _), _)| p == partner)
+            .filter(|((_, k), _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn ack_partner_inbox(&self, partner: &PartnerId, keys: &[SmolStr]) -> Result<(), StoreError> {
+        let mut data = self.lock()?;
+        for key in keys {
+            data.inbox.remove(&(partner.clone(), key.clone()));
+        }
+        Ok(())
+    }
+
     fn commit(&self, writes: Vec<AccountWrite>) -> Result<(), StoreError> {
         let mut data = self.lock()?;
         for w in &writes {
@@ -122,6 +150,9 @@ impl LedgerStore for MemoryLedgerStore {
                 .or_default()
                 .extend(w.usage.into_iter().map(|(_, u)| u));
             data.audit.extend(w.audit);
+            for row in w.partner_inbox {
+                data.inbox.insert((row.partner, row.key), row.record);
+            }
             data.accounts.insert(id, w.account);
         }
         Ok(())

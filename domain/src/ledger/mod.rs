@@ -18,7 +18,9 @@ mod store;
 
 pub use memory::MemoryLedgerStore;
 pub use session::{Grant, SessionRequest, UsageSpec};
-pub use store::{AccountWrite, CommitFuture, Fence, LedgerStore, StoreError, contract};
+pub use store::{
+    AccountWrite, CommitFuture, Fence, LedgerStore, PartnerInboxRow, StoreError, contract,
+};
 
 use std::collections::BTreeMap;
 

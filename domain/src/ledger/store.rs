@@ -10,7 +10,7 @@ use smol_str::SmolStr;
 
 use super::{Account, Entry};
 use crate::admin::AuditRecord;
-use crate::ids::SubscriberId;
+use crate::ids::{PartnerId, SubscriberId};
 
 /// The owner of a shard and its epoch: writes carry it, and a store refuses writes from an older
 /// epoch than the one it has seen for the shard (fencing of stale owners).
@@ -43,6 +43,21 @@ pub struct AccountWrite {
     /// Audit records of an admin mutation made through an actor (e.g. a top-up), written in the
     /// same durable transaction as the change; empty for usage and sessions.
     pub audit: Vec<AuditRecord>,
+    /// Rated records that partners share, put into each partner's inbox in the same durable
+    /// write as the charge (a transactional outbox: the partner actor drains it, so a crash
+    /// between the charge and the partner's position loses nothing).
+    pub partner_inbox: Vec<PartnerInboxRow>,
+}
+
+/// One rated record in a partner's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerInboxRow {
+    /// Partner.
+    pub partner: PartnerId,
+    /// Item key, unique per partner (the CDR id; a rerated charge adds its job).
+    pub key: SmolStr,
+    /// The record (`crate::partner::inbox::InboxRecord`, JSON).
+    pub record: Vec<u8>,
 }
 
 /// Storage failures, with stable codes.
@@ -97,6 +112,18 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Forgets idempotency answers given before `before` (the dedupe horizon); returns how many.
     fn purge_answers(&self, before: jiff::Timestamp) -> Result<u64, StoreError>;
 
+    /// A partner's inbox rows in key order after `after`, at most `limit`.
+    fn partner_inbox(
+        &self,
+        partner: &PartnerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(SmolStr, Vec<u8>)>, StoreError>;
+
+    /// Removes rows from a partner's inbox (those its position has counted); unknown keys are
+    /// ignored.
+    fn ack_partner_inbox(&self, partner: &PartnerId, keys: &[SmolStr]) -> Result<(), StoreError>;
+
     /// The same as [`LedgerStore::commit`], completing when durable without blocking the
     /// caller's thread (an actor awaits it). The default commits on the caller's thread.
     fn commit_async(&self, writes: Vec<AccountWrite>) -> CommitFuture {
@@ -113,9 +140,9 @@ pub mod contract {
     use rust_decimal::Decimal;
     use smol_str::SmolStr;
 
-    use super::{AccountWrite, Fence, LedgerStore, StoreError};
+    use super::{AccountWrite, Fence, LedgerStore, PartnerInboxRow, StoreError};
     use crate::admin::AuditRecord;
-    use crate::ids::SubscriberId;
+    use crate::ids::{PartnerId, SubscriberId};
     use crate::ledger::{Account, Entry, EntryKind, Mode};
     use crate::money::Currency;
 
@@ -145,6 +172,11 @@ pub mod contract {
             answers: vec![(SmolStr::new(key), key.as_bytes().to_vec())],
             usage: vec![(SmolStr::new(key), format!("usage-{key}").into_bytes())],
             audit: Vec::new(),
+            partner_inbox: vec![PartnerInboxRow {
+                partner: PartnerId::new(format!("partner-of-{id}")),
+                key: SmolStr::new(key),
+                record: format!("share-{key}").into_bytes(),
+            }],
         }
     }
 
@@ -175,6 +207,36 @@ pub mod contract {
         read_audit: &dyn Fn() -> Result<Vec<AuditRecord>, String>,
     ) -> Result<(), String> {
         run_checked(store, Some(read_audit))
+    }
+
+    /// Partner inbox rows are written with the charge, read per partner in key order with
+    /// paging, and removed once acknowledged; a fenced write put none.
+    fn check_partner_inbox(store: &dyn LedgerStore) -> Result<(), String> {
+        let e = |e: StoreError| e.to_string();
+        let of_a = PartnerId::new("partner-of-contract-a");
+        let of_ab = PartnerId::new("partner-of-contract-ab");
+        let keys = |rows: &[(SmolStr, Vec<u8>)]| rows.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        let all = store.partner_inbox(&of_a, None, 10).map_err(e)?;
+        if keys(&all) != ["k1", "k3"] || all[0].1 != b"share-k1" {
+            return Err(format!("the inbox of a partner holds k1 and k3 (k4 was fenced), got {:?}", keys(&all)));
+        }
+        if keys(&store.partner_inbox(&of_ab, None, 10).map_err(e)?) != ["k2"] {
+            return Err("inboxes are kept per partner, not mixed by prefix".into());
+        }
+        if keys(&store.partner_inbox(&of_a, Some("k1"), 10).map_err(e)?) != ["k3"]
+            || keys(&store.partner_inbox(&of_a, None, 1).map_err(e)?) != ["k1"]
+        {
+            return Err("the inbox pages by key".into());
+        }
+        store
+            .ack_partner_inbox(&of_a, &[SmolStr::new("k1"), SmolStr::new("unknown")])
+            .map_err(e)?;
+        if keys(&store.partner_inbox(&of_a, None, 10).map_err(e)?) != ["k3"]
+            || keys(&store.partner_inbox(&of_ab, None, 10).map_err(e)?) != ["k2"]
+        {
+            return Err("an acknowledged row leaves its partner's inbox, and only it".into());
+        }
+        Ok(())
     }
 
     fn run_checked(
@@ -251,6 +313,7 @@ pub mod contract {
         {
             return fail("a fenced write leaves nothing behind");
         }
+        check_partner_inbox(store)?;
         // Answers older than the horizon are forgotten, newer ones kept: k1 and k2 were given
         // at 1000 s, k3 at 1002 s.
         let purged = store

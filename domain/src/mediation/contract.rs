@@ -62,6 +62,7 @@ fn account_write(id: &str, fence: Fence, first_seq: u64, amount: i64, key: &str)
         answers: vec![(SmolStr::new(key), key.as_bytes().to_vec())],
         usage: Vec::new(),
         audit: Vec::new(),
+        partner_inbox: Vec::new(),
     }
 }
 

@@ -88,6 +88,7 @@ fn partner(id: &str, version: u64) -> PartnerRecord {
             tax_id: None,
             bank_reference: None,
             status: PartnerStatus::Active,
+            tax: None,
         },
         version,
     }

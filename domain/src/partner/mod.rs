@@ -18,6 +18,7 @@ pub mod dispute;
 mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod inbox;
 pub mod memory;
 // The partner record itself; re-exported below, so callers write `partner::Partner`.
 #[allow(clippy::module_inception)]
@@ -34,8 +35,9 @@ pub use agreement::{
 };
 pub use dispute::{Dispute, DisputeAction, DisputeEvent, DisputeState, Resolution};
 pub use error::PartnerError;
+pub use inbox::InboxRecord;
 pub use memory::MemoryPartnerStore;
-pub use partner::{Partner, PartnerStatus};
+pub use partner::{Partner, PartnerStatus, PartnerTax};
 pub use reconcile::{
     Claim, ClaimFormat, ClaimKey, ClaimProblem, Claims, Reconciliation, parse_claims, reconcile,
 };

@@ -1,6 +1,7 @@
 //! A partner: who takes a share of revenue, and where its money goes.
 
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 
 use crate::billing::{ContactPerson, FieldError};
 use crate::ids::PartnerId;
@@ -43,6 +44,20 @@ pub struct Partner {
     /// Status.
     #[serde(default)]
     pub status: PartnerStatus,
+    /// How the partner's supply is taxed on its self-billing documents (the billing setup's tax
+    /// scheme gives the rate); none: no tax lines (exempt or reverse charge).
+    #[serde(default)]
+    pub tax: Option<PartnerTax>,
+}
+
+/// Tax category and jurisdiction of a partner's supply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerTax {
+    /// Tax category of what the partner sells (e.g. `content`).
+    pub category: SmolStr,
+    /// The partner's tax jurisdiction (e.g. `DE`).
+    pub jurisdiction: SmolStr,
 }
 
 struct Problems(Vec<FieldError>);
@@ -196,6 +211,7 @@ mod tests {
             tax_id: Some("DE123456789".into()),
             bank_reference: Some("DE89 3704 0044 0532 0130 00".into()),
             status: PartnerStatus::Active,
+            tax: None,
         }
     }
 

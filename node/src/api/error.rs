@@ -283,3 +283,29 @@ impl From<crate::finance::FinanceFailure> for ApiError {
         }
     }
 }
+
+impl From<crate::partners::PartnerFailure> for ApiError {
+    fn from(e: crate::partners::PartnerFailure) -> ApiError {
+        use crate::partners::PartnerFailure as F;
+        use tollgate_domain::partner::PartnerError as E;
+        match &e {
+            F::Store(s) => ApiError::storage(s),
+            F::Busy(_) | F::Actor(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+            }
+            F::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string()),
+            F::State { .. } => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
+            F::Refused { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+            }
+            F::Rule(E::InvalidPartner(problems)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+                    .with_details(json!({ "problems": problems }))
+            }
+            F::Rule(E::OverlappingAgreement { .. } | E::DisputeTransition { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            F::Rule(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
+        }
+    }
+}

@@ -17,12 +17,14 @@ pub mod invoices;
 pub mod mediation;
 pub mod ops;
 pub mod page;
+pub mod partners;
 pub mod payments;
 pub mod periods;
 pub mod receivables;
 pub mod recycle;
 pub mod rerate;
 pub mod sessions;
+pub mod settlement_runs;
 pub mod subscribers;
 pub mod subscriptions;
 pub mod test_clock;
@@ -56,6 +58,7 @@ pub struct AppState {
     pub billing: Arc<crate::billing::Billing>,
     /// Payments, periods, notes, statements and collections.
     pub finance: Arc<crate::finance::Finance>,
+    pub partners: Arc<crate::partners::Partners>,
     /// The node's clock.
     pub clock: crate::clock::Clock,
     /// Batches of records into durable transactions (ledger, suspense, positions, counters).
@@ -130,6 +133,7 @@ impl utoipa::Modify for BearerScheme {
         (name = "subscriptions", description = "Subscriptions and their dated lifecycle"),
         (name = "billing", description = "Billing setup (cycles, price list, discounts, taxes, numbering), bill runs, invoices"),
         (name = "finance", description = "Payments, refunds, financial periods, credit notes, statements, collection (dunning) runs"),
+        (name = "partners", description = "Partners, agreements, real-time positions, settlement runs, partner statements (self-billing), reconciliation, disputes"),
     )
 )]
 pub struct ApiDoc;
@@ -227,6 +231,19 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(receivables::notifications)
         .service(receivables::notes)
         .service(receivables::note)
+        .service(partners::create)
+        .service(partners::list)
+        .service(partners::show)
+        .service(partners::update)
+        .service(partners::list_agreements)
+        .service(partners::create_agreement)
+        .service(partners::show_agreement)
+        .service(partners::amend)
+        .service(partners::position)
+        .service(settlement_runs::start)
+        .service(settlement_runs::list)
+        .service(settlement_runs::show)
+        .service(settlement_runs::items)
         .service(test_clock::show)
         .service(test_clock::set);
 }
