@@ -1,5 +1,6 @@
 //! Partner-settlement state ([`PartnerStore`]) on the embedded store: partners, versioned
-//! agreements, positions, statements, reconciliation reports, disputes and settlement runs.
+//! agreements, positions with the share of every item counted, statements, reconciliation
+//! reports, disputes and settlement runs.
 //!
 //! Tables (values JSON unless noted; `·` is a zero byte; ids, keys and numbers are UTF-8 text;
 //! dates are `YYYY-MM-DD`, so key order is date order):
@@ -9,6 +10,8 @@
 //! - `partner_agreements`: agreement id -> agreement (every version);
 //! - `partner_partner_agreements`: partner `·` agreement id -> agreement id (text);
 //! - `partner_positions`: partner `·` period start -> position;
+//! - `partner_item_shares`: partner `·` period start `·` item id (record id or invoice number)
+//!   -> item share;
 //! - `partner_statements`: statement number -> statement;
 //! - `partner_partner_statements`: partner `·` period start `·` number -> number (text);
 //! - `partner_reconciliations`: report id -> reconciliation report;
@@ -23,10 +26,10 @@
 //!
 //! Every change is one [`WriteBatch`]: a [`PartnerWrite`] with its indexes, its settlement item,
 //! the item's run and its audit records is durable together or not at all. Its checks
-//! (counters, partner versions, agreement version counts, position counts, unique numbers and
-//! ids, a pending item) read the stored state through the changes the write has made so far,
-//! and run under one process-wide lock (the redb file has one process as its writer), so
-//! nothing changes between check and write.
+//! (counters, partner versions, agreement version counts, position counts, unique item shares,
+//! numbers and ids, statement stages, a pending item) read the stored state through the
+//! changes the write has made so far, and run under one process-wide lock (the redb file has
+//! one process as its writer), so nothing changes between check and write.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -39,8 +42,8 @@ use tollgate_domain::ledger::StoreError;
 use tollgate_domain::partner::run::{count_item, settlement_run_id};
 use tollgate_domain::partner::store::PartnerStoreError;
 use tollgate_domain::partner::{
-    Agreement, Dispute, PartnerRecord, PartnerStatement, PartnerStore, PartnerWrite, Position,
-    ReconciliationReport, SettlementItem, SettlementItemState, SettlementRun,
+    Agreement, Dispute, ItemShare, PartnerRecord, PartnerStatement, PartnerStore, PartnerWrite,
+    Position, ReconciliationReport, SettlementItem, SettlementItemState, SettlementRun,
 };
 
 use crate::admin::put_audit;
@@ -57,6 +60,7 @@ const PARTNERS: &str = "partner_partners";
 const AGREEMENTS: &str = "partner_agreements";
 const PARTNER_AGREEMENTS: &str = "partner_partner_agreements";
 const POSITIONS: &str = "partner_positions";
+const ITEM_SHARES: &str = "partner_item_shares";
 const STATEMENTS: &str = "partner_statements";
 const PARTNER_STATEMENTS: &str = "partner_partner_statements";
 const RECONCILIATIONS: &str = "partner_reconciliations";
@@ -107,12 +111,17 @@ fn period_key(partner: &PartnerId, start: Date) -> Vec<u8> {
     pair(partner.as_str(), start.to_string().as_bytes())
 }
 
+/// `period_key(partner, start)`, a zero byte, `last`.
+fn in_period(partner: &PartnerId, start: Date, last: &str) -> Vec<u8> {
+    let mut key = period_key(partner, start);
+    key.push(0);
+    key.extend_from_slice(last.as_bytes());
+    key
+}
+
 /// The `partner_partner_statements` key of a statement numbered `number`.
 fn statement_key(statement: &PartnerStatement, number: &str) -> Vec<u8> {
-    let mut key = period_key(&statement.partner, statement.period.start);
-    key.push(0);
-    key.extend_from_slice(number.as_bytes());
-    key
+    in_period(&statement.partner, statement.period.start, number)
 }
 
 /// Partner-settlement state on the embedded (redb) store, sharing its file and writer thread.
@@ -263,6 +272,18 @@ impl PartnerStore for EmbeddedPartnerStore {
         self.one(POSITIONS, &period_key(partner, period_start))
     }
 
+    fn item_shares(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ItemShare>, StoreError> {
+        let prefix = in_period(partner, period_start, "");
+        let after = after.map(|item| in_period(partner, period_start, item));
+        self.page(ITEM_SHARES, &prefix, after, limit)
+    }
+
     fn statement(&self, number: &str) -> Result<Option<PartnerStatement>, StoreError> {
         self.one(STATEMENTS, number.as_bytes())
     }
@@ -273,11 +294,7 @@ impl PartnerStore for EmbeddedPartnerStore {
         period_start: Option<Date>,
     ) -> Result<Vec<PartnerStatement>, StoreError> {
         let prefix = match period_start {
-            Some(start) => {
-                let mut key = period_key(partner, start);
-                key.push(0);
-                key
-            }
+            Some(start) => in_period(partner, start, ""),
             None => prefix(partner.as_str()),
         };
         self.via(PARTNER_STATEMENTS, &prefix, STATEMENTS)

@@ -51,12 +51,27 @@ fn partner_state_survives_reopening_the_store() {
     both(&|s| format!("{:?}", s.position(&p1, march).unwrap()));
     both(&|s| format!("{:?}", s.statements(&p1, None).unwrap()));
     both(&|s| format!("{:?}", s.statement("PS-3").unwrap()));
+    both(&|s| format!("{:?}", s.statement("PS-1").unwrap()));
+    let p3 = PartnerId::new("p3");
+    both(&|s| format!("{:?}", s.statements(&p3, None).unwrap()));
+    both(&|s| format!("{:?}", s.item_shares(&p1, march, None, 100).unwrap()));
+    both(&|s| format!("{:?}", s.item_shares(&p2, march, None, 100).unwrap()));
     both(&|s| format!("{:?}", s.reconciliations("PS-1").unwrap()));
     both(&|s| format!("{:?}", s.disputes(&p2).unwrap()));
     both(&|s| format!("{:?}", s.settlement_runs(None, 100).unwrap()));
     let run = settlement_run_id(1);
     both(&|s| format!("{:?}", s.settlement_items(&run, false, None, 100).unwrap()));
     assert!(partners.partner(&p1).unwrap().unwrap().version == 2);
+    assert!(
+        !partners
+            .item_shares(&p1, march, None, 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        partners.statement("PS-1").unwrap().unwrap().stage(),
+        tollgate_domain::partner::StatementStage::Released
+    );
 
     // Sequences continue after reopening: the next run is sr-4.
     let audit = || AuditRecord::new(Timestamp::UNIX_EPOCH, "t", "t", "t", "t", None, None);

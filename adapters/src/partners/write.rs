@@ -121,6 +121,16 @@ pub(super) fn stage(tx: &mut Tx<'_>, w: &PartnerWrite) -> Result<(), PartnerStor
         }
         tx.put(POSITIONS, key, encode(position)?);
     }
+    for x in &w.items {
+        let key = in_period(&x.partner, x.period_start, &x.share.item);
+        if tx.get(ITEM_SHARES, &key)?.is_some() {
+            return Err(conflict(format!(
+                "item {} of {}/{} is counted",
+                x.share.item, x.partner, x.period_start
+            )));
+        }
+        tx.put(ITEM_SHARES, key, encode(&x.share)?);
+    }
     for statement in &w.statements {
         let Some(number) = statement.number.as_deref() else {
             return Err(conflict(format!(
@@ -137,6 +147,31 @@ pub(super) fn stage(tx: &mut Tx<'_>, w: &PartnerWrite) -> Result<(), PartnerStor
             statement_key(statement, number),
             value.clone(),
         );
+        tx.put(STATEMENTS, value, encode(statement)?);
+    }
+    for (statement, read) in &w.statement_updates {
+        let Some(number) = statement.number.as_deref() else {
+            return Err(conflict(format!(
+                "a statement update of {} has no number",
+                statement.partner
+            )));
+        };
+        let Some(stored) = tx.one::<PartnerStatement>(STATEMENTS, number.as_bytes())? else {
+            return Err(conflict(format!("statement {number} is not stored")));
+        };
+        let current = stored.stage();
+        if current != *read {
+            return Err(conflict(format!(
+                "statement {number} is {current}, not {read}"
+            )));
+        }
+        let old = statement_key(&stored, number);
+        let new = statement_key(statement, number);
+        if old != new {
+            tx.delete(PARTNER_STATEMENTS, old);
+        }
+        let value = number.as_bytes().to_vec();
+        tx.put(PARTNER_STATEMENTS, new, value.clone());
         tx.put(STATEMENTS, value, encode(statement)?);
     }
     for r in &w.reconciliations {

@@ -1,9 +1,9 @@
 //! The contract every [`super::PartnerStore`] must keep; run it against each backend on a fresh
 //! store. Returns the first broken promise instead of panicking, so any crate's tests can call
-//! it. Partners, agreements, positions, statements, reconciliations, disputes and counters are
-//! checked here; refused writes and settlement runs in `contract_runs.rs`. [`check_audit`]
-//! then checks the audit records the backend kept (read through whatever the backend offers:
-//! the trait has no audit read).
+//! it. Partners, agreements, positions, item shares, statements (with their lifecycle updates),
+//! reconciliations, disputes and counters are checked here; refused writes and settlement runs
+//! in `contract_runs.rs`. [`check_audit`] then checks the audit records the backend kept (read
+//! through whatever the backend offers: the trait has no audit read).
 //!
 //! Refused writes are checked as in [`crate::finance::contract`]: a write made of fresh parts
 //! (the "bait", valid on its own), upserts of stored records and one conflicting part must be
@@ -11,7 +11,7 @@
 //! bait alone must be accepted and read back.
 
 use jiff::Timestamp;
-use jiff::civil::date;
+use jiff::civil::{Date, date};
 use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
@@ -20,11 +20,11 @@ use super::dispute::{Dispute, DisputeState};
 use super::partner::{Partner, PartnerStatus};
 use super::reconcile::Compared;
 use super::run::{SettlementItem, SettlementRun, settlement_run_id};
-use super::share::Position;
-use super::statement::PartnerStatement;
+use super::share::{ItemShare, Position};
+use super::statement::{PartnerStatement, StatementStage, StatementStep};
 use super::store::{
     PartnerRecord, PartnerStore, PartnerStoreError, PartnerWrite, ReconciliationReport,
-    ReportProblem,
+    ReportProblem, StoredShare,
 };
 use crate::admin::AuditRecord;
 use crate::billing::{Amount, Period};
@@ -37,7 +37,10 @@ mod runs;
 
 /// Refused writes the contract makes (`1..=BAITS`): their audit records must be absent, those
 /// of the baits committed after them present.
-const BAITS: u32 = 15;
+const BAITS: u32 = 21;
+
+/// Reads everything in one page.
+const ALL: usize = 10_000;
 
 fn ensure(condition: bool, what: &str) -> Result<(), String> {
     if condition {
@@ -150,7 +153,64 @@ fn statement(
         tax: Amount::from_minor(0, eur),
         total: amount,
         number: number.map(str::to_string),
+        approved: None,
+        released: None,
     })
+}
+
+/// The exact share of `item`: 30 % of `base_cents` EUR cents, finer than minor units (stored
+/// unrounded).
+fn share(item: &str, base_cents: i64) -> Result<ItemShare, String> {
+    let eur = eur()?;
+    Ok(ItemShare {
+        item: item.into(),
+        target: ShareTarget::Product("music".into()),
+        version: date(2026, 1, 1),
+        units: 60,
+        base: Money::new(Decimal::new(base_cents, 2), eur),
+        share: Money::new(Decimal::new(base_cents * 3, 3), eur),
+        basis: "30%".into(),
+    })
+}
+
+fn stored(
+    partner: &str,
+    period: Period,
+    item: &str,
+    base_cents: i64,
+) -> Result<StoredShare, String> {
+    Ok(StoredShare {
+        partner: pid(partner),
+        period_start: period.start,
+        share: share(item, base_cents)?,
+    })
+}
+
+fn step(by: &str, time: i64, note: &str) -> Result<StatementStep, String> {
+    Ok(StatementStep {
+        by: by.into(),
+        at: at(time)?,
+        note: Some(note.to_string()),
+    })
+}
+
+fn stored_statement(store: &dyn PartnerStore, number: &str) -> Result<PartnerStatement, String> {
+    store
+        .statement(number)
+        .map_err(e)?
+        .ok_or_else(|| format!("statement {number} lost"))
+}
+
+fn item_shares(
+    store: &dyn PartnerStore,
+    partner: &str,
+    period_start: Date,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ItemShare>, String> {
+    store
+        .item_shares(&pid(partner), period_start, after, limit)
+        .map_err(e)
 }
 
 fn report(id: &str, statement: &str, partner: &str) -> Result<ReconciliationReport, String> {
@@ -212,7 +272,9 @@ fn bait(n: u32) -> Result<PartnerWrite, String> {
         partners: vec![(partner(&p, 1), 0)],
         agreements: vec![(agreement(&format!("agr-{p}"), &p, 1)?, 0)],
         positions: vec![(position(&p, march(), &["cdr-1"])?, 0)],
+        items: vec![stored(&p, march(), "cdr-1", 1_234)?],
         statements: vec![statement(Some(&number), &p, march())?],
+        statement_updates: Vec::new(),
         reconciliations: vec![report(&format!("rec-{p}"), &number, &p)?],
         disputes: vec![dispute(&format!("dsp-{p}"), &p, &number)?],
         counters: vec![(SmolStr::new(&p), 0, 7)],
@@ -241,6 +303,10 @@ fn absent(store: &dyn PartnerStore, w: &PartnerWrite, why: &str) -> Result<(), S
     for (x, _) in &w.positions {
         let stored = store.position(&x.partner, x.period.start).map_err(e)?;
         ensure(stored.is_none(), &fail("position"))?;
+    }
+    for x in &w.items {
+        let stored = item_shares(store, x.partner.as_str(), x.period_start, None, ALL)?;
+        ensure(!stored.contains(&x.share), &fail("item share"))?;
     }
     for x in &w.statements {
         let number = x.number.as_deref().unwrap_or_default();
@@ -287,7 +353,18 @@ fn present(store: &dyn PartnerStore, w: &PartnerWrite, why: &str) -> Result<(), 
         let stored = store.position(&x.partner, x.period.start).map_err(e)?;
         ensure(stored == Some(x.clone()), &fail("position"))?;
     }
-    for x in &w.statements {
+    for x in &w.items {
+        let stored = item_shares(store, x.partner.as_str(), x.period_start, None, ALL)?;
+        ensure(stored.contains(&x.share), &fail("item share"))?;
+    }
+    // The last of a number's statements is stored (added, then updated in the same write).
+    let updated = w.statement_updates.iter().map(|(x, _)| x);
+    let mut last: Vec<&PartnerStatement> = Vec::new();
+    for x in w.statements.iter().chain(updated) {
+        last.retain(|l| l.number != x.number);
+        last.push(x);
+    }
+    for x in last {
         let number = x.number.as_deref().unwrap_or_default();
         let stored = store.statement(number).map_err(e)?;
         ensure(stored == Some(x.clone()), &fail("statement"))?;
@@ -324,6 +401,7 @@ struct Snapshot {
     partners: Vec<PartnerRecord>,
     agreements: Vec<Vec<Agreement>>,
     positions: Vec<Option<Position>>,
+    item_shares: Vec<Vec<ItemShare>>,
     statements: Vec<Vec<PartnerStatement>>,
     reconciliations: Vec<Vec<ReconciliationReport>>,
     disputes: Vec<Vec<Dispute>>,
@@ -332,12 +410,12 @@ struct Snapshot {
 }
 
 fn snapshot(store: &dyn PartnerStore) -> Result<Snapshot, String> {
-    const ALL: usize = 10_000;
     let mut s = Snapshot {
         counters: Vec::new(),
         partners: store.partners(None, ALL).map_err(e)?,
         agreements: Vec::new(),
         positions: Vec::new(),
+        item_shares: Vec::new(),
         statements: Vec::new(),
         reconciliations: Vec::new(),
         disputes: Vec::new(),
@@ -355,6 +433,10 @@ fn snapshot(store: &dyn PartnerStore) -> Result<Snapshot, String> {
             .push(store.position(&p, march().start).map_err(e)?);
         s.statements.push(store.statements(&p, None).map_err(e)?);
         s.disputes.push(store.disputes(&p).map_err(e)?);
+        for period in [march(), month(4)] {
+            s.item_shares
+                .push(store.item_shares(&p, period.start, None, ALL).map_err(e)?);
+        }
     }
     for number in ["PS-1", "PS-2", "PS-3"] {
         s.reconciliations
@@ -363,7 +445,8 @@ fn snapshot(store: &dyn PartnerStore) -> Result<Snapshot, String> {
     Ok(s)
 }
 
-/// Commits bait `n`, with upserts of stored records, and whatever `conflict` adds: it must be
+/// Commits bait `n`, with upserts of stored records (a valid update of statement PS-3 among
+/// them), a fresh item share of a stored position and whatever `conflict` adds: it must be
 /// refused as a conflict and change nothing; then the bait alone must be accepted.
 fn refused(
     store: &dyn PartnerStore,
@@ -379,6 +462,13 @@ fn refused(
     let mut d = dispute("d-2", "p2", "PS-3")?;
     d.state = DisputeState::Rejected(format!("by refused write {n}"));
     write.disputes.push(d);
+    write
+        .items
+        .push(stored("p1", march(), &format!("refused-{n}"), 1)?);
+    let ps3 = stored_statement(store, "PS-3")?;
+    let mut update = ps3.clone();
+    update.approved = Some(step("refused", 1, &format!("by refused write {n}"))?);
+    write.statement_updates.push((update, ps3.stage()));
     conflict(&mut write)?;
     match store.commit(write) {
         Err(PartnerStoreError::Conflict(_)) => {}
@@ -407,6 +497,7 @@ fn empty(store: &dyn PartnerStore) -> Result<(), String> {
             && store.agreement("agr-1").map_err(e)?.is_none()
             && store.agreements(&p).map_err(e)?.is_empty()
             && store.position(&p, march().start).map_err(e)?.is_none()
+            && item_shares(store, "p1", march().start, None, 10)?.is_empty()
             && store.statement("PS-1").map_err(e)?.is_none()
             && store.statements(&p, None).map_err(e)?.is_empty()
             && store.reconciliations("PS-1").map_err(e)?.is_empty()
@@ -432,11 +523,13 @@ fn records(store: &dyn PartnerStore) -> Result<(), String> {
             (agreement("agr-3", "p2", 1)?, 0),
         ],
         positions: vec![(position("p1", march(), &["r1", "r2"])?, 0)],
+        items: Vec::new(),
         statements: vec![
             statement(Some("PS-1"), "p1", march())?,
             statement(Some("PS-2"), "p1", month(2))?,
             statement(Some("PS-3"), "p2", march())?,
         ],
+        statement_updates: Vec::new(),
         reconciliations: vec![
             report("rec-2", "PS-1", "p1")?,
             report("rec-1", "PS-1", "p1")?,
@@ -540,11 +633,160 @@ fn records(store: &dyn PartnerStore) -> Result<(), String> {
     )
 }
 
+/// Item shares stored with position writes: read back per (partner, period) in item-id order,
+/// with paging.
+fn shares(store: &dyn PartnerStore) -> Result<(), String> {
+    let write = PartnerWrite {
+        positions: vec![(position("p2", march(), &["r1"])?, 0)],
+        items: vec![
+            stored("p1", march(), "r3", 100_368)?,
+            stored("p1", march(), "r1", 40_000)?,
+            stored("p1", march(), "r2", 50_001)?,
+            stored("p1", month(4), "r1", 7)?,
+            stored("p2", march(), "r1", 9)?,
+        ],
+        ..PartnerWrite::default()
+    };
+    store
+        .commit(write.clone())
+        .map_err(|e| format!("item shares are accepted: {e}"))?;
+    present(store, &write, "item shares")?;
+    let of = |p: &str, period: Period, after: Option<&str>, limit: usize| {
+        item_shares(store, p, period.start, after, limit)
+    };
+    ensure(
+        of("p1", march(), None, 10)?
+            == [
+                share("r1", 40_000)?,
+                share("r2", 50_001)?,
+                share("r3", 100_368)?,
+            ],
+        "item shares of a period in item-id order, exact",
+    )?;
+    ensure(
+        of("p1", march(), Some("r1"), 1)? == [share("r2", 50_001)?],
+        "item share paging: after an item, at most limit",
+    )?;
+    ensure(
+        of("p1", march(), Some("r15"), 10)? == [share("r2", 50_001)?, share("r3", 100_368)?],
+        "item share paging: after an item that is not stored",
+    )?;
+    ensure(
+        of("p1", march(), Some("r3"), 10)?.is_empty() && of("p1", march(), None, 0)?.is_empty(),
+        "item share paging: nothing after the last, nothing for limit 0",
+    )?;
+    ensure(
+        of("p1", month(4), None, 10)? == [share("r1", 7)?]
+            && of("p2", march(), None, 10)? == [share("r1", 9)?]
+            && of("p1", month(2), None, 10)?.is_empty()
+            && of("p3", march(), None, 10)?.is_empty(),
+        "item shares are kept per partner and period",
+    )?;
+    let more = PartnerWrite {
+        items: vec![stored("p1", march(), "r0", 5)?],
+        ..PartnerWrite::default()
+    };
+    store
+        .commit(more)
+        .map_err(|e| format!("a further item share is accepted: {e}"))?;
+    ensure(
+        of("p1", march(), None, 2)? == [share("r0", 5)?, share("r1", 40_000)?],
+        "a further item share is listed in item-id order",
+    )
+}
+
+/// Statement lifecycle updates, each from the stage read: read back by number and per partner.
+fn stages(store: &dyn PartnerStore) -> Result<(), String> {
+    let ps1 = stored_statement(store, "PS-1")?;
+    ensure(
+        ps1.stage() == StatementStage::Issued && ps1.approved.is_none() && ps1.released.is_none(),
+        "a stored statement is issued",
+    )?;
+    let fail = |err: super::PartnerError| err.to_string();
+    let mut approved1 = ps1;
+    approved1
+        .approve("ada".into(), at(20)?, Some("checked".into()))
+        .map_err(fail)?;
+    let mut approved2 = stored_statement(store, "PS-2")?;
+    approved2
+        .approve("ada".into(), at(21)?, None)
+        .map_err(fail)?;
+    // A statement added and approved in one write: the update sees the addition.
+    let added = statement(Some("PS-4"), "p3", march())?;
+    let mut approved4 = added.clone();
+    approved4
+        .approve("ada".into(), at(22)?, None)
+        .map_err(fail)?;
+    let approve = PartnerWrite {
+        statements: vec![added],
+        statement_updates: vec![
+            (approved1.clone(), StatementStage::Issued),
+            (approved2.clone(), StatementStage::Issued),
+            (approved4.clone(), StatementStage::Issued),
+        ],
+        ..PartnerWrite::default()
+    };
+    store
+        .commit(approve.clone())
+        .map_err(|e| format!("approvals from the stage read are accepted: {e}"))?;
+    present(store, &approve, "approvals")?;
+    ensure(
+        store.statements(&pid("p1"), None).map_err(e)? == [approved2, approved1.clone()]
+            && store.statement("PS-1").map_err(e)?.map(|s| s.stage())
+                == Some(StatementStage::Approved),
+        "approved statements replace the issued ones by number and per partner",
+    )?;
+    ensure(
+        store.statements(&pid("p3"), None).map_err(e)? == [approved4.clone()],
+        "a statement added and approved in one write is stored approved",
+    )?;
+
+    let mut released1 = approved1;
+    released1
+        .release("bob".into(), at(30)?, "PAY-2026-04-17".into())
+        .map_err(fail)?;
+    // An update that moves a statement to another period is listed there only.
+    let mut moved4 = approved4;
+    moved4.period = month(5);
+    let release = PartnerWrite {
+        statement_updates: vec![
+            (released1.clone(), StatementStage::Approved),
+            (moved4.clone(), StatementStage::Approved),
+        ],
+        ..PartnerWrite::default()
+    };
+    store
+        .commit(release.clone())
+        .map_err(|e| format!("a release from the stage read is accepted: {e}"))?;
+    present(store, &release, "a release")?;
+    ensure(
+        store
+            .statements(&pid("p1"), Some(march().start))
+            .map_err(e)?
+            == [released1.clone()]
+            && store.statement("PS-1").map_err(e)?.map(|s| s.stage())
+                == Some(StatementStage::Released)
+            && released1.released == Some(step("bob", 30, "PAY-2026-04-17")?),
+        "a released statement reads back with its payment reference",
+    )?;
+    ensure(
+        store
+            .statements(&pid("p3"), Some(march().start))
+            .map_err(e)?
+            .is_empty()
+            && store.statements(&pid("p3"), None).map_err(e)? == [moved4],
+        "an update moving a statement to another period is listed there only",
+    )
+}
+
 /// Runs every check on `store`, which must be empty.
 pub fn run(store: &dyn PartnerStore) -> Result<(), String> {
     empty(store)?;
     records(store)?;
+    shares(store)?;
     runs::refusals(store)?;
+    stages(store)?;
+    runs::statement_update_refusals(store)?;
     runs::settlement(store)
 }
 

@@ -95,6 +95,72 @@ pub(super) fn refusals(store: &dyn PartnerStore) -> Result<(), String> {
     ensure(
         store.reconciliations("PS-3").map_err(e)?.is_empty(),
         "a refused reconciliation is not stored",
+    )?;
+    item_share_refusals(store)
+}
+
+/// Item shares are counted once per (partner, period start, item).
+fn item_share_refusals(store: &dyn PartnerStore) -> Result<(), String> {
+    let before = item_shares(store, "p1", march().start, None, ALL)?;
+    refused(store, 16, "an item share counted before", |w| {
+        w.items.push(stored("p1", march(), "r1", 1)?);
+        Ok(())
+    })?;
+    refused(store, 17, "one item share twice in a write", |w| {
+        w.items.push(stored("p1", march(), "r-twice", 1)?);
+        w.items.push(stored("p1", march(), "r-twice", 2)?);
+        Ok(())
+    })?;
+    ensure(
+        item_shares(store, "p1", march().start, None, ALL)? == before,
+        "refused item shares keep the stored ones",
+    )
+}
+
+/// Statements are updated only from the stage they are stored at (run after the lifecycle
+/// checks: PS-1 released, PS-2 approved).
+pub(super) fn statement_update_refusals(store: &dyn PartnerStore) -> Result<(), String> {
+    let ps1 = stored_statement(store, "PS-1")?;
+    let ps2 = stored_statement(store, "PS-2")?;
+    ensure(
+        ps1.stage() == StatementStage::Released && ps2.stage() == StatementStage::Approved,
+        "the lifecycle checks left PS-1 released and PS-2 approved",
+    )?;
+    refused(store, 18, "a statement approved from a stale stage", |w| {
+        let mut again = ps2.clone();
+        again.approved = Some(step("eve", 40, "approved twice")?);
+        w.statement_updates.push((again, StatementStage::Issued));
+        Ok(())
+    })?;
+    refused(store, 19, "a released statement released again", |w| {
+        let mut again = ps1.clone();
+        again.released = Some(step("eve", 41, "PAY-twice")?);
+        w.statement_updates.push((again, StatementStage::Approved));
+        Ok(())
+    })?;
+    refused(store, 20, "an update of a statement not stored", |w| {
+        let mut absent = statement(Some("PS-none"), "p3", month(6))?;
+        absent.approved = Some(step("eve", 42, "unknown")?);
+        w.statement_updates.push((absent, StatementStage::Issued));
+        Ok(())
+    })?;
+    refused(
+        store,
+        21,
+        "an update of a statement without a number",
+        |w| {
+            let mut unnumbered = statement(None, "p3", month(6))?;
+            unnumbered.approved = Some(step("eve", 43, "unnumbered")?);
+            w.statement_updates
+                .push((unnumbered, StatementStage::Issued));
+            Ok(())
+        },
+    )?;
+    ensure(
+        store.statement("PS-1").map_err(e)? == Some(ps1)
+            && store.statement("PS-2").map_err(e)? == Some(ps2)
+            && store.statement("PS-none").map_err(e)?.is_none(),
+        "refused statement updates keep the stored statements",
     )
 }
 

@@ -3,11 +3,13 @@
 use jiff::civil::Date;
 use smol_str::SmolStr;
 
+use super::statement::StatementStage;
 use crate::billing::{BillingError, FieldError};
 use crate::ids::PartnerId;
 use crate::money::{Currency, MoneyError};
 
-/// Why a partner, an agreement, a share, a statement, a reconciliation or a dispute is refused.
+/// Why a partner, an agreement, a share, a statement (or a step of its lifecycle), a
+/// reconciliation or a dispute is refused.
 ///
 /// Codes are stable: API error codes, dead-letter reasons and metric labels.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +102,21 @@ pub enum PartnerError {
     /// A dispute or credit amount that is zero, negative, too fine or above the claim.
     #[error("invalid dispute amount: {0}")]
     DisputeAmount(String),
+    /// A statement lifecycle step not allowed from the statement's current stage.
+    #[error("statement {statement} is {stage}, not {required}: cannot {action} it")]
+    StatementTransition {
+        /// Statement number (`(unnumbered)` without one).
+        statement: SmolStr,
+        /// Its stage.
+        stage: StatementStage,
+        /// The stage the step needs.
+        required: StatementStage,
+        /// What was asked (`approve`, `release`).
+        action: &'static str,
+    },
+    /// Releasing a statement (marking it paid) needs the payment reference.
+    #[error("statement {0}: a payment reference is required to release it")]
+    StatementReferenceRequired(SmolStr),
     /// Billing helpers (tax lines, number templates) refused.
     #[error(transparent)]
     Billing(#[from] BillingError),
@@ -125,6 +142,8 @@ impl PartnerError {
             PartnerError::DisputeReasonRequired(_) => "dispute.reason_required",
             PartnerError::DisputeUnknownLine(_) => "dispute.unknown_line",
             PartnerError::DisputeAmount(_) => "dispute.invalid_amount",
+            PartnerError::StatementTransition { .. } => "statement.stage",
+            PartnerError::StatementReferenceRequired(_) => "statement.reference_required",
             PartnerError::Billing(e) => e.code(),
             PartnerError::Money(e) => e.code(),
         }
@@ -157,6 +176,13 @@ mod tests {
             },
             PartnerError::ReconcileFormat(String::new()),
             PartnerError::DisputeReasonRequired("reject"),
+            PartnerError::StatementTransition {
+                statement: "SB-1".into(),
+                stage: StatementStage::Issued,
+                required: StatementStage::Approved,
+                action: "release",
+            },
+            PartnerError::StatementReferenceRequired("SB-1".into()),
         ];
         let codes: Vec<&str> = all.iter().map(PartnerError::code).collect();
         assert_eq!(
@@ -168,6 +194,8 @@ mod tests {
                 "agreement.not_in_force",
                 "reconcile.format",
                 "dispute.reason_required",
+                "statement.stage",
+                "statement.reference_required",
             ]
         );
         assert_eq!(

@@ -17,8 +17,8 @@ use super::dispute::Dispute;
 use super::run::{
     SettlementItem, SettlementItemState, SettlementRun, count_item, settlement_run_id,
 };
-use super::share::Position;
-use super::statement::PartnerStatement;
+use super::share::{ItemShare, Position};
+use super::statement::{PartnerStatement, StatementStage};
 use super::store::{
     PartnerRecord, PartnerStore, PartnerStoreError, PartnerWrite, ReconciliationReport,
     position_count,
@@ -34,6 +34,7 @@ struct State {
     partners: BTreeMap<PartnerId, PartnerRecord>,
     agreements: BTreeMap<SmolStr, Agreement>,
     positions: BTreeMap<(PartnerId, Date), Position>,
+    item_shares: BTreeMap<(PartnerId, Date, SmolStr), ItemShare>,
     statements: BTreeMap<SmolStr, PartnerStatement>,
     reconciliations: BTreeMap<SmolStr, ReconciliationReport>,
     disputes: BTreeMap<SmolStr, Dispute>,
@@ -115,7 +116,18 @@ fn check(s: &State, w: &PartnerWrite) -> Result<(), PartnerStoreError> {
         }
         counts.insert(key, position_count(position));
     }
-    let mut numbers = BTreeSet::new();
+    let mut items = BTreeSet::new();
+    for x in &w.items {
+        let key = (x.partner.clone(), x.period_start, x.share.item.clone());
+        if s.item_shares.contains_key(&key) || !items.insert(key) {
+            return Err(conflict(format!(
+                "item {} of {}/{} is counted",
+                x.share.item, x.partner, x.period_start
+            )));
+        }
+    }
+    // Stage of each statement as the write has left it so far.
+    let mut stages: BTreeMap<&str, StatementStage> = BTreeMap::new();
     for statement in &w.statements {
         let Some(number) = statement.number.as_deref() else {
             return Err(conflict(format!(
@@ -123,9 +135,31 @@ fn check(s: &State, w: &PartnerWrite) -> Result<(), PartnerStoreError> {
                 statement.partner
             )));
         };
-        if s.statements.contains_key(number) || !numbers.insert(number) {
+        if s.statements.contains_key(number) || stages.contains_key(number) {
             return Err(conflict(format!("statement number {number} is used")));
         }
+        stages.insert(number, statement.stage());
+    }
+    for (statement, read) in &w.statement_updates {
+        let Some(number) = statement.number.as_deref() else {
+            return Err(conflict(format!(
+                "a statement update of {} has no number",
+                statement.partner
+            )));
+        };
+        let current = match stages.get(number) {
+            Some(stage) => Some(*stage),
+            None => s.statements.get(number).map(PartnerStatement::stage),
+        };
+        let Some(current) = current else {
+            return Err(conflict(format!("statement {number} is not stored")));
+        };
+        if current != *read {
+            return Err(conflict(format!(
+                "statement {number} is {current}, not {read}"
+            )));
+        }
+        stages.insert(number, statement.stage());
     }
     let mut ids = BTreeSet::new();
     for r in &w.reconciliations {
@@ -160,7 +194,15 @@ fn apply(s: &mut State, w: PartnerWrite) {
         let key = (position.partner.clone(), position.period.start);
         s.positions.insert(key, position);
     }
-    for statement in w.statements {
+    for x in w.items {
+        let key = (x.partner, x.period_start, x.share.item.clone());
+        s.item_shares.insert(key, x.share);
+    }
+    let updates = w
+        .statement_updates
+        .into_iter()
+        .map(|(statement, _)| statement);
+    for statement in w.statements.into_iter().chain(updates) {
         if let Some(number) = statement.number.clone() {
             s.statements.insert(number.into(), statement);
         }
@@ -251,6 +293,27 @@ impl PartnerStore for MemoryPartnerStore {
             .positions
             .get(&(partner.clone(), period_start))
             .cloned())
+    }
+
+    fn item_shares(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ItemShare>, StoreError> {
+        let s = self.state();
+        let key = |item: &str| (partner.clone(), period_start, SmolStr::new(item));
+        let start = match after {
+            Some(item) => Bound::Excluded(key(item)),
+            None => Bound::Included(key("")),
+        };
+        Ok(s.item_shares
+            .range((start, Bound::Unbounded))
+            .take_while(|((p, d, _), _)| p == partner && *d == period_start)
+            .take(limit)
+            .map(|(_, share)| share.clone())
+            .collect())
     }
 
     fn statement(&self, number: &str) -> Result<Option<PartnerStatement>, StoreError> {

@@ -5,7 +5,7 @@
 //! Like [`crate::finance`], everything here is pure: no IO and no clock (callers pass dates
 //! and "now"), so the partner actor, the settlement worker, the API and tests share the same
 //! rules. Errors are one [`PartnerError`] with stable codes (`partner.*`, `agreement.*`,
-//! `reconcile.*`, `dispute.*`).
+//! `statement.*`, `reconcile.*`, `dispute.*`).
 //!
 //! Money rules: shares are exact per record and accumulated unrounded per (partner, period,
 //! target); each statement line is rounded once, half-up to the currency's minor units, and
@@ -46,5 +46,7 @@ pub use share::{
     Accumulated, InvoiceTotal, ItemShare, LineTotals, Position, RatedRecord, invoice_share,
     share_of,
 };
-pub use statement::{PartnerStatement, StatementLine, StatementTax, build_statement};
-pub use store::{PartnerRecord, PartnerStore, PartnerWrite, ReconciliationReport};
+pub use statement::{
+    PartnerStatement, StatementLine, StatementStage, StatementStep, StatementTax, build_statement,
+};
+pub use store::{PartnerRecord, PartnerStore, PartnerWrite, ReconciliationReport, StoredShare};

@@ -11,9 +11,15 @@
 //!
 //! Guarantee and cap are those of the version in force on the last day of the period that is
 //! inside the term.
+//!
+//! Lifecycle ([`StatementStage`]): a numbered statement is `issued`; it is `approved` (with an
+//! optional comment), then `released` (marked as paid, with the payment reference). Each step
+//! keeps who and when (the caller passes "now"); any other step is refused with
+//! `statement.stage`, a release without a reference with `statement.reference_required`.
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -57,6 +63,47 @@ pub struct StatementTax {
     pub jurisdiction: SmolStr,
 }
 
+/// Where a statement is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementStage {
+    /// Issued: built and numbered, not approved yet.
+    Issued,
+    /// Approved for payment.
+    Approved,
+    /// Released: marked as paid.
+    Released,
+}
+
+impl StatementStage {
+    /// As text (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementStage::Issued => "issued",
+            StatementStage::Approved => "approved",
+            StatementStage::Released => "released",
+        }
+    }
+}
+
+impl std::fmt::Display for StatementStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One lifecycle step of a statement: who, when, and the approval comment or the payment
+/// reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementStep {
+    /// Who (user id).
+    pub by: SmolStr,
+    /// When.
+    pub at: Timestamp,
+    /// Approval comment, or the payment reference of a release.
+    pub note: Option<String>,
+}
+
 /// A partner statement for one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerStatement {
@@ -86,6 +133,12 @@ pub struct PartnerStatement {
     pub total: Amount,
     /// Self-billing document number, once assigned.
     pub number: Option<String>,
+    /// Approval, once approved (absent in rows stored before the lifecycle existed).
+    #[serde(default)]
+    pub approved: Option<StatementStep>,
+    /// Release (marked as paid), once released.
+    #[serde(default)]
+    pub released: Option<StatementStep>,
 }
 
 fn to_minor(exact: Decimal, currency: Currency) -> Result<Amount, PartnerError> {
@@ -188,6 +241,8 @@ pub fn build_statement(
         tax: Amount::from_minor(tax_minor, currency),
         total: Amount::from_minor(add(net, tax_minor)?, currency),
         number: None,
+        approved: None,
+        released: None,
     })
 }
 
@@ -212,6 +267,73 @@ impl PartnerStatement {
         }
         self.number = Some(template.render(issued, series, seq)?);
         Ok(true)
+    }
+
+    /// Where the statement is: released once released, approved once approved, else issued.
+    pub fn stage(&self) -> StatementStage {
+        if self.released.is_some() {
+            StatementStage::Released
+        } else if self.approved.is_some() {
+            StatementStage::Approved
+        } else {
+            StatementStage::Issued
+        }
+    }
+
+    fn require(&self, required: StatementStage, action: &'static str) -> Result<(), PartnerError> {
+        let stage = self.stage();
+        if stage == required {
+            return Ok(());
+        }
+        Err(PartnerError::StatementTransition {
+            statement: self.label(),
+            stage,
+            required,
+            action,
+        })
+    }
+
+    fn label(&self) -> SmolStr {
+        match &self.number {
+            Some(number) => SmolStr::new(number),
+            None => SmolStr::new_static("(unnumbered)"),
+        }
+    }
+
+    /// Approves an issued statement, with an optional comment (a blank one is dropped).
+    /// Refused with `statement.stage` unless the statement is issued.
+    pub fn approve(
+        &mut self,
+        by: SmolStr,
+        at: Timestamp,
+        note: Option<String>,
+    ) -> Result<(), PartnerError> {
+        self.require(StatementStage::Issued, "approve")?;
+        let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        self.approved = Some(StatementStep { by, at, note });
+        Ok(())
+    }
+
+    /// Releases an approved statement (marks it as paid) with the payment reference.
+    /// Refused with `statement.stage` unless the statement is approved, and with
+    /// `statement.reference_required` when the reference is blank.
+    pub fn release(
+        &mut self,
+        by: SmolStr,
+        at: Timestamp,
+        reference: String,
+    ) -> Result<(), PartnerError> {
+        self.require(StatementStage::Approved, "release")?;
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Err(PartnerError::StatementReferenceRequired(self.label()));
+        }
+        self.released = Some(StatementStep {
+            by,
+            at,
+            note: Some(reference.to_string()),
+        });
+        Ok(())
     }
 }
 
@@ -321,5 +443,114 @@ mod tests {
         assert!(s.assign_number(&template, date(2026, 4, 2), "", 7).unwrap());
         assert!(!s.assign_number(&template, date(2026, 4, 2), "", 8).unwrap());
         assert_eq!(s.number.as_deref(), Some("SB-202604-00007"));
+    }
+
+    fn numbered() -> PartnerStatement {
+        let (agreement, position) = march_position(&[dec!(10.00)]);
+        let mut s = build_statement(&position, &agreement, None).unwrap();
+        let template = NumberTemplate::parse("SB-{yyyy}-{seq:04}").unwrap();
+        s.assign_number(&template, date(2026, 4, 2), "", 1).unwrap();
+        s
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_775_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn a_statement_is_issued_then_approved_then_released() {
+        let mut s = numbered();
+        assert_eq!(s.stage(), StatementStage::Issued);
+        assert!(s.approved.is_none() && s.released.is_none());
+
+        // Release before approval is refused and changes nothing.
+        let before = s.clone();
+        let err = s.release("bob".into(), at(1), "PAY-1".into()).unwrap_err();
+        assert_eq!(err.code(), "statement.stage");
+        assert_eq!(
+            err.to_string(),
+            "statement SB-2026-0001 is issued, not approved: cannot release it"
+        );
+        assert_eq!(s, before);
+
+        // Approval keeps who, when and the trimmed comment.
+        s.approve("ada".into(), at(2), Some("  checked  ".into()))
+            .unwrap();
+        assert_eq!(s.stage(), StatementStage::Approved);
+        assert_eq!(
+            s.approved,
+            Some(StatementStep {
+                by: "ada".into(),
+                at: at(2),
+                note: Some("checked".into()),
+            })
+        );
+        let err = s.approve("ada".into(), at(3), None).unwrap_err();
+        assert_eq!(err.code(), "statement.stage");
+        assert_eq!(
+            err.to_string(),
+            "statement SB-2026-0001 is approved, not issued: cannot approve it"
+        );
+
+        // A blank payment reference is refused; the release keeps the trimmed reference.
+        let approved = s.clone();
+        let err = s.release("bob".into(), at(4), " \t ".into()).unwrap_err();
+        assert_eq!(err.code(), "statement.reference_required");
+        assert_eq!(s, approved);
+        s.release("bob".into(), at(5), " PAY-2026-17 ".into())
+            .unwrap();
+        assert_eq!(s.stage(), StatementStage::Released);
+        assert_eq!(
+            s.released,
+            Some(StatementStep {
+                by: "bob".into(),
+                at: at(5),
+                note: Some("PAY-2026-17".into()),
+            })
+        );
+        assert_eq!(s.approved, approved.approved);
+
+        // Released is final.
+        let released = s.clone();
+        let err = s.approve("ada".into(), at(6), None).unwrap_err();
+        assert_eq!(err.code(), "statement.stage");
+        let err = s.release("bob".into(), at(6), "PAY-2".into()).unwrap_err();
+        assert_eq!(err.code(), "statement.stage");
+        assert_eq!(s, released);
+    }
+
+    #[test]
+    fn a_blank_approval_comment_is_dropped() {
+        let mut s = numbered();
+        s.approve("ada".into(), at(1), Some("   ".into())).unwrap();
+        assert_eq!(s.approved.map(|a| a.note), Some(None));
+    }
+
+    #[test]
+    fn stages_serialize_in_snake_case_and_steps_round_trip() {
+        assert_eq!(
+            serde_json::to_string(&StatementStage::Approved).unwrap(),
+            "\"approved\""
+        );
+        assert_eq!(StatementStage::Released.to_string(), "released");
+        let mut s = numbered();
+        s.approve("ada".into(), at(1), None).unwrap();
+        s.release("bob".into(), at(2), "PAY-1".into()).unwrap();
+        let back: PartnerStatement =
+            serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.stage(), StatementStage::Released);
+    }
+
+    #[test]
+    fn a_statement_stored_before_the_lifecycle_reads_as_issued() {
+        let s = numbered();
+        let mut json = serde_json::to_value(&s).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        fields.remove("approved");
+        fields.remove("released");
+        let old: PartnerStatement = serde_json::from_value(json).unwrap();
+        assert_eq!(old, s);
+        assert_eq!(old.stage(), StatementStage::Issued);
     }
 }

@@ -10,10 +10,14 @@
 //!   amendments cannot both land;
 //! - positions are replaced only from the number of records and invoices counted that the
 //!   caller read (a position only grows, so any concurrent accumulation changes it);
-//! - a settlement item is resolved only while it is pending.
+//! - a settlement item is resolved only while it is pending;
+//! - a statement is updated (approved, released) only from the [`StatementStage`] read, and
+//!   only if it is stored.
 //!
 //! Statement numbers and reconciliation report ids are unique: a write that adds one already
-//! stored is refused, so a retry after a crash never issues a second statement.
+//! stored is refused, so a retry after a crash never issues a second statement. Item shares
+//! ([`StoredShare`]) are unique per (partner, period start, item): a write adding one already
+//! stored is refused, so no record is counted twice.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -26,8 +30,8 @@ use super::dispute::Dispute;
 use super::partner::Partner;
 use super::reconcile::{Compared, Reconciliation};
 use super::run::{SettlementItem, SettlementRun};
-use super::share::Position;
-use super::statement::PartnerStatement;
+use super::share::{ItemShare, Position};
+use super::statement::{PartnerStatement, StatementStage};
 use crate::admin::AuditRecord;
 use crate::ids::{CdrId, PartnerId};
 use crate::ledger::StoreError;
@@ -141,6 +145,18 @@ pub fn position_count(position: &Position) -> u64 {
     (position.counted_records.len() + position.counted_invoices.len()) as u64
 }
 
+/// The exact share of one record (or invoice) counted in a partner's position of the period
+/// starting on `period_start`, kept for record-level reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredShare {
+    /// Partner.
+    pub partner: PartnerId,
+    /// Start of the settlement period.
+    pub period_start: Date,
+    /// The share, unrounded (its `item` is the record id or invoice number).
+    pub share: ItemShare,
+}
+
 /// One atomic change of partner-settlement state.
 #[derive(Debug, Clone, Default)]
 pub struct PartnerWrite {
@@ -153,8 +169,14 @@ pub struct PartnerWrite {
     /// Positions to add or replace by (partner, period start): (position, the
     /// [`position_count`] read; 0 when it was not stored).
     pub positions: Vec<(Position, u64)>,
+    /// Item shares to add, unique per (partner, period start, item): refused as a conflict
+    /// when one is already stored (or twice in the write).
+    pub items: Vec<StoredShare>,
     /// Statements to add (numbered; numbers unique).
     pub statements: Vec<PartnerStatement>,
+    /// Stored statements to replace by number: (statement, the [`PartnerStatement::stage`]
+    /// read). Refused as a conflict unless the statement is stored at that stage.
+    pub statement_updates: Vec<(PartnerStatement, StatementStage)>,
     /// Reconciliation reports to add (ids unique).
     pub reconciliations: Vec<ReconciliationReport>,
     /// Disputes to add or replace (by id).
@@ -174,7 +196,9 @@ impl PartnerWrite {
         self.partners.is_empty()
             && self.agreements.is_empty()
             && self.positions.is_empty()
+            && self.items.is_empty()
             && self.statements.is_empty()
+            && self.statement_updates.is_empty()
             && self.reconciliations.is_empty()
             && self.disputes.is_empty()
             && self.counters.is_empty()
@@ -211,6 +235,16 @@ pub trait PartnerStore: Send + Sync {
         partner: &PartnerId,
         period_start: Date,
     ) -> Result<Option<Position>, StoreError>;
+
+    /// Item shares of a partner's period starting on `period_start`, in item-id order after
+    /// `after` (which need not be stored), at most `limit`.
+    fn item_shares(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ItemShare>, StoreError>;
 
     /// A statement by number.
     fn statement(&self, number: &str) -> Result<Option<PartnerStatement>, StoreError>;
@@ -280,6 +314,64 @@ pub trait PartnerStore: Send + Sync {
 mod tests {
     use super::*;
     use crate::partner::reconcile::ClaimProblem;
+
+    #[test]
+    fn a_write_of_item_shares_or_statement_updates_is_not_empty() {
+        use crate::partner::{ItemShare, PartnerStatement, ShareTarget, StatementStage};
+        assert!(PartnerWrite::default().is_empty());
+        let eur = Currency::from_code("EUR").unwrap();
+        let money = crate::money::Money::new(Decimal::new(370_368, 3), eur);
+        let share = ItemShare {
+            item: "cdr-1".into(),
+            target: ShareTarget::InvoiceTotal,
+            version: jiff::civil::date(2026, 1, 1),
+            units: 0,
+            base: money,
+            share: money,
+            basis: "30%".into(),
+        };
+        let stored = StoredShare {
+            partner: PartnerId::new("p1"),
+            period_start: jiff::civil::date(2026, 3, 1),
+            share,
+        };
+        let json = serde_json::to_vec(&stored).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<StoredShare>(&json).unwrap(),
+            stored
+        );
+        let items = PartnerWrite {
+            items: vec![stored],
+            ..PartnerWrite::default()
+        };
+        assert!(!items.is_empty());
+        let amount = crate::billing::Amount::from_minor(0, eur);
+        let statement = PartnerStatement {
+            partner: PartnerId::new("p1"),
+            agreement: "agr-1".into(),
+            period: crate::billing::Period {
+                start: jiff::civil::date(2026, 3, 1),
+                end: jiff::civil::date(2026, 4, 1),
+            },
+            currency: eur,
+            lines: Vec::new(),
+            subtotal: amount,
+            guarantee_top_up: amount,
+            cap_cut: amount,
+            net: amount,
+            tax_lines: Vec::new(),
+            tax: amount,
+            total: amount,
+            number: Some("PS-1".into()),
+            approved: None,
+            released: None,
+        };
+        let updates = PartnerWrite {
+            statement_updates: vec![(statement, StatementStage::Issued)],
+            ..PartnerWrite::default()
+        };
+        assert!(!updates.is_empty());
+    }
 
     #[test]
     fn a_reconciliation_report_keeps_the_outcome_and_round_trips() {
