@@ -634,7 +634,6 @@ fn start_partners(
     let partners = Arc::new(crate::partners::Partners::new(
         deps.store,
         partner_router,
-        deps.ledger,
         deps.invoices,
         deps.customers,
         deps.finance,

@@ -28,7 +28,7 @@ use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::billing::store::CustomerStore;
 use tollgate_domain::finance::FinanceStore;
 use tollgate_domain::ids::PartnerId;
-use tollgate_domain::ledger::{LedgerStore, StoreError};
+use tollgate_domain::ledger::StoreError;
 use tollgate_domain::partner::store::PartnerStoreError;
 use tollgate_domain::partner::{PartnerError, PartnerRecord, PartnerStore, PartnerWrite};
 
@@ -46,8 +46,6 @@ pub struct Partners {
     pub store: Arc<dyn PartnerStore>,
     /// Partner actors (positions).
     pub router: Arc<PartnerRouter>,
-    /// The ledger (inboxes waiting to be counted).
-    pub ledger: Arc<dyn LedgerStore>,
     /// Invoices (shares of invoice totals).
     pub invoices: Arc<dyn BillRunStore>,
     /// Customers and accounts (which customers a partner brought), the billing setup (numbering,
@@ -192,7 +190,6 @@ impl Partners {
     pub fn new(
         store: Arc<dyn PartnerStore>,
         router: Arc<PartnerRouter>,
-        ledger: Arc<dyn LedgerStore>,
         invoices: Arc<dyn BillRunStore>,
         customers: Arc<dyn CustomerStore>,
         finance: Arc<dyn FinanceStore>,
@@ -205,7 +202,6 @@ impl Partners {
         Partners {
             store,
             router,
-            ledger,
             invoices,
             customers,
             finance,
