@@ -275,12 +275,12 @@ impl PartnerActor {
                             (p, count)
                         }
                         None => {
-                            let end = record.start.last_of_month().tomorrow().map_err(|e| {
-                                ActorError::Unavailable(format!("period end: {e}"))
-                            })?;
-                            let period = Period::new(period_start, end).map_err(|e| {
-                                ActorError::Unavailable(format!("period: {e}"))
-                            })?;
+                            let end =
+                                record.start.last_of_month().tomorrow().map_err(|e| {
+                                    ActorError::Unavailable(format!("period end: {e}"))
+                                })?;
+                            let period = Period::new(period_start, end)
+                                .map_err(|e| ActorError::Unavailable(format!("period: {e}")))?;
                             (Position::new(agreement, period), 0)
                         }
                     };
@@ -347,11 +347,7 @@ impl Handler<Drain> for PartnerActor {
     fn handle(&mut self, _msg: Drain, _ctx: &mut Self::Context) -> Self::Result {
         let result = self.drain();
         let label = if result.is_ok() { "ok" } else { "failed" };
-        self.shared
-            .metrics
-            .drains
-            .with_label_values(&[label])
-            .inc();
+        self.shared.metrics.drains.with_label_values(&[label]).inc();
         result
     }
 }
@@ -399,9 +395,8 @@ impl PartnerRouter {
         }
         let shared = self.shared.clone();
         let id = partner.clone();
-        let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-            PartnerActor::new(id, shared)
-        });
+        let addr =
+            Supervisor::start_in_arbiter(&self.arbiter, move |_| PartnerActor::new(id, shared));
         actors.insert(partner.clone(), addr.clone());
         Ok(addr)
     }
@@ -415,10 +410,7 @@ impl PartnerRouter {
     }
 
     /// Tells `partner`'s actor that its agreements changed; answers its drain.
-    pub async fn agreements_changed(
-        &self,
-        partner: &PartnerId,
-    ) -> Result<DrainReport, ActorError> {
+    pub async fn agreements_changed(&self, partner: &PartnerId) -> Result<DrainReport, ActorError> {
         let addr = self.actor(partner)?;
         addr.send(AgreementsChanged)
             .await

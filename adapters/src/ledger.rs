@@ -296,7 +296,11 @@ pub(crate) fn put_accounts(
             put_audit(batch, record)?;
         }
         for row in &w.partner_inbox {
-            batch.put(PARTNER_INBOX, &inbox_key(&row.partner, &row.key), &row.record);
+            batch.put(
+                PARTNER_INBOX,
+                &inbox_key(&row.partner, &row.key),
+                &row.record,
+            );
         }
     }
     Ok(())

@@ -13,22 +13,22 @@ use tollgate_adapters::bill_runs::EmbeddedBillRunStore;
 use tollgate_adapters::customers::EmbeddedCustomerStore;
 use tollgate_adapters::embedded::{EmbeddedStore, StoreConfig};
 use tollgate_adapters::finance::EmbeddedFinanceStore;
-use tollgate_adapters::partners::EmbeddedPartnerStore;
 use tollgate_adapters::jobs::JobQueue;
 use tollgate_adapters::jobs::amqp::{AmqpConfig, AmqpJobQueue, AmqpQueueType};
 use tollgate_adapters::jobs::embedded::EmbeddedJobQueue;
 use tollgate_adapters::ledger::EmbeddedLedgerStore;
 use tollgate_adapters::mediation::EmbeddedIngestStore;
+use tollgate_adapters::partners::EmbeddedPartnerStore;
 use tollgate_cluster::ShardMap;
 use tollgate_config::{NodeConfig, StorageEngine};
 use tollgate_domain::admin::AdminStore;
 use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::catalogue::{Catalogue, Timeline};
 use tollgate_domain::finance::FinanceStore;
-use tollgate_domain::partner::PartnerStore;
 use tollgate_domain::ids::SubscriberId;
 use tollgate_domain::ledger::{LedgerStore, Thresholds};
 use tollgate_domain::mediation::IngestStore;
+use tollgate_domain::partner::PartnerStore;
 use tollgate_domain::subscriber::SubscriberProfile;
 
 use crate::access::AccessControl;
@@ -654,7 +654,10 @@ fn start_partners(
             Ok(all) => {
                 for record in all {
                     if let Err(e) = starter.router.drain(&record.partner.id).await {
-                        eprintln!("partners: inbox of {} not drained at start: {e}", record.partner.id);
+                        eprintln!(
+                            "partners: inbox of {} not drained at start: {e}",
+                            record.partner.id
+                        );
                     }
                 }
             }

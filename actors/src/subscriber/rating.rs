@@ -8,8 +8,8 @@ use actix::prelude::*;
 use smol_str::SmolStr;
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::ledger::{Account, AccountWrite, Effects, PartnerInboxRow};
-use tollgate_domain::partner::InboxRecord;
 use tollgate_domain::money::Money;
+use tollgate_domain::partner::InboxRecord;
 use tollgate_domain::rating::{RatingError, rate};
 
 use super::{Reply, StoredRated, StoredRatedOut, SubscriberActor, UsageRecord, ready};

@@ -215,10 +215,15 @@ pub mod contract {
         let e = |e: StoreError| e.to_string();
         let of_a = PartnerId::new("partner-of-contract-a");
         let of_ab = PartnerId::new("partner-of-contract-ab");
-        let keys = |rows: &[(SmolStr, Vec<u8>)]| rows.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        let keys = |rows: &[(SmolStr, Vec<u8>)]| {
+            rows.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>()
+        };
         let all = store.partner_inbox(&of_a, None, 10).map_err(e)?;
         if keys(&all) != ["k1", "k3"] || all[0].1 != b"share-k1" {
-            return Err(format!("the inbox of a partner holds k1 and k3 (k4 was fenced), got {:?}", keys(&all)));
+            return Err(format!(
+                "the inbox of a partner holds k1 and k3 (k4 was fenced), got {:?}",
+                keys(&all)
+            ));
         }
         if keys(&store.partner_inbox(&of_ab, None, 10).map_err(e)?) != ["k2"] {
             return Err("inboxes are kept per partner, not mixed by prefix".into());

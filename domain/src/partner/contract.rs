@@ -126,7 +126,23 @@ fn position(partner: &str, period: Period, records: &[&str]) -> Result<Position,
         agreement: format!("agr-{partner}").into(),
         period,
         currency: eur()?,
-        lines: Default::default(),
+        // A line per kind of target: the store must keep targets that are not plain strings.
+        lines: [
+            ShareTarget::Product("music-plus".into()),
+            ShareTarget::Service("voice".into()),
+            ShareTarget::InvoiceTotal,
+        ]
+        .into_iter()
+        .map(|t| {
+            let totals = crate::partner::LineTotals {
+                records: records.len() as u64,
+                units: 60,
+                base: Decimal::new(123_456, 2),
+                share: Decimal::new(370_368, 3),
+            };
+            (t, totals)
+        })
+        .collect(),
         counted_records: records.iter().map(CdrId::new).collect(),
         counted_invoices: Default::default(),
     })

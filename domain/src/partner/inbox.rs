@@ -97,6 +97,9 @@ mod tests {
         let berlin = record.rated(&TimeZone::get("Europe/Berlin").unwrap());
         assert_eq!(berlin.start, jiff::civil::date(2026, 4, 1));
         let json = serde_json::to_vec(&record).unwrap();
-        assert_eq!(serde_json::from_slice::<InboxRecord>(&json).unwrap(), record);
+        assert_eq!(
+            serde_json::from_slice::<InboxRecord>(&json).unwrap(),
+            record
+        );
     }
 }

@@ -177,6 +177,30 @@ pub struct LineTotals {
     pub share: Decimal,
 }
 
+/// `BTreeMap<ShareTarget, LineTotals>` as a sequence of pairs.
+mod line_pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{LineTotals, ShareTarget};
+
+    pub fn serialize<S: Serializer>(
+        lines: &BTreeMap<ShareTarget, LineTotals>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(&ShareTarget, &LineTotals)> = lines.iter().collect();
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ShareTarget, LineTotals>, D::Error> {
+        let pairs: Vec<(ShareTarget, LineTotals)> = Vec::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
 /// What accumulating one item did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,7 +224,9 @@ pub struct Position {
     pub period: Period,
     /// Currency.
     pub currency: Currency,
-    /// Exact totals per statement line.
+    /// Exact totals per statement line (stored as a list of `[target, totals]` pairs: a
+    /// target is not a JSON object key).
+    #[serde(with = "line_pairs")]
     pub lines: BTreeMap<ShareTarget, LineTotals>,
     /// Record ids already counted.
     pub counted_records: BTreeSet<CdrId>,

@@ -115,8 +115,7 @@ pub async fn update(
     let partner = body.into_inner();
     let by = actor(&caller);
     let version = query.version;
-    let record =
-        off_thread(move || partners.update_partner(&id, partner, version, &by)).await?;
+    let record = off_thread(move || partners.update_partner(&id, partner, version, &by)).await?;
     Ok(HttpResponse::Ok().json(record))
 }
 
@@ -213,8 +212,7 @@ pub async fn amend(
     let terms = body.into_inner();
     let by = actor(&caller);
     let p = id.clone();
-    let amended =
-        off_thread(move || partners.amend_agreement(&p, &agreement, terms, &by)).await?;
+    let amended = off_thread(move || partners.amend_agreement(&p, &agreement, terms, &by)).await?;
     if let Err(e) = state.partners.router.agreements_changed(&id).await {
         eprintln!("partners: {id} not drained after its agreement changed: {e}");
     }

@@ -253,7 +253,10 @@ impl Partners {
     }
 
     /// The run started under `key`, if any (runs are few: one or two a month).
-    pub fn settlement_run_by_key(&self, key: &str) -> Result<Option<SettlementRun>, PartnerFailure> {
+    pub fn settlement_run_by_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<SettlementRun>, PartnerFailure> {
         let mut before: Option<SmolStr> = None;
         loop {
             let page = self.store.settlement_runs(before.as_deref(), PAGE)?;
@@ -353,12 +356,15 @@ impl Partners {
                 let ours = match brought.get(&invoice.customer) {
                     Some(v) => *v,
                     None => {
-                        let v = self.customers.customer(&invoice.customer)?.is_some_and(|c| {
-                            c.custom
-                                .get(CUSTOMER_PARTNER_FIELD)
-                                .and_then(|v| v.as_str())
-                                == Some(partner.as_str())
-                        });
+                        let v = self
+                            .customers
+                            .customer(&invoice.customer)?
+                            .is_some_and(|c| {
+                                c.custom
+                                    .get(CUSTOMER_PARTNER_FIELD)
+                                    .and_then(|v| v.as_str())
+                                    == Some(partner.as_str())
+                            });
                         brought.insert(invoice.customer.clone(), v);
                         v
                     }
@@ -534,10 +540,7 @@ impl Partners {
             })),
         ));
         self.commit(write)?;
-        self.metrics
-            .statements
-            .with_label_values(&["issued"])
-            .inc();
+        self.metrics.statements.with_label_values(&["issued"]).inc();
         Ok(ItemOutcome::Settled(number))
     }
 }

@@ -65,6 +65,23 @@ impl NodeFiles {
         NodeFiles { dir, config, port }
     }
 
+    /// Uses `catalogue_toml` instead of the sample catalogue.
+    pub fn use_catalogue(&self, catalogue_toml: &str) {
+        let path = self.dir.path().join("catalogue.toml");
+        std::fs::write(&path, catalogue_toml).unwrap();
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let sample = format!(
+            "path = {:?}",
+            examples().join("catalogue.toml").display().to_string()
+        );
+        let ours = format!("path = {:?}", path.display().to_string());
+        assert!(
+            config.contains(&sample),
+            "the sample catalogue is configured"
+        );
+        std::fs::write(&self.config, config.replacen(&sample, &ours, 1)).unwrap();
+    }
+
     /// Lets the test set the node's clock (`PUT /v1/test/clock`).
     pub fn enable_test_clock(&self) {
         let config = std::fs::read_to_string(&self.config).unwrap();
