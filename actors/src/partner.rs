@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use jiff::civil::Date;
@@ -40,6 +41,9 @@ use crate::messages::ActorError;
 pub const DRAIN_CHUNK: usize = 2_000;
 /// Attempts of a chunk whose write meets a conflict (positions changed under the actor).
 const CONFLICT_RETRIES: usize = 5;
+/// After a drain left records waiting (no agreement for them yet), wakes drain at most this
+/// often by default: each drain reads the waiting rows again.
+pub const WAITING_DRAIN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Told when partners' inboxes have new records.
 pub trait PartnerWake: Send + Sync {
@@ -90,6 +94,9 @@ pub struct PartnerShared {
     pub timezone: TimeZone,
     /// Counters.
     pub metrics: PartnerMetrics,
+    /// After a drain left records waiting, how long wakes wait before the next drain
+    /// ([`WAITING_DRAIN_INTERVAL`] by default); explicit drains are never delayed.
+    pub waiting_drain_interval: Duration,
 }
 
 /// What one drain did.
@@ -144,6 +151,15 @@ impl Message for Drain {
     type Result = Result<DrainReport, ActorError>;
 }
 
+/// New records are in the inbox (sent by [`PartnerWake`]): drain now, or a little later when
+/// records are waiting for an agreement (so they are not read again for every batch).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wake;
+
+impl Message for Wake {
+    type Result = ();
+}
+
 /// The partner's agreements changed: reload them and drain (records waiting for an agreement
 /// may be shared now).
 #[derive(Debug, Clone, Copy, Default)]
@@ -158,6 +174,10 @@ pub struct PartnerActor {
     id: PartnerId,
     shared: Arc<PartnerShared>,
     agreements: Option<Vec<Agreement>>,
+    /// When the last drain left records waiting.
+    waiting_since: Option<Instant>,
+    /// A delayed drain is scheduled.
+    drain_scheduled: bool,
 }
 
 impl PartnerActor {
@@ -167,6 +187,8 @@ impl PartnerActor {
             id,
             shared,
             agreements: None,
+            waiting_since: None,
+            drain_scheduled: false,
         }
     }
 
@@ -348,7 +370,36 @@ impl Handler<Drain> for PartnerActor {
         let result = self.drain();
         let label = if result.is_ok() { "ok" } else { "failed" };
         self.shared.metrics.drains.with_label_values(&[label]).inc();
+        self.waiting_since = match &result {
+            Ok(report) if report.waiting() > 0 => Some(Instant::now()),
+            _ => None,
+        };
         result
+    }
+}
+
+impl Handler<Wake> for PartnerActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Wake, ctx: &mut Self::Context) {
+        let due = self
+            .waiting_since
+            .map(|at| at + self.shared.waiting_drain_interval)
+            .filter(|due| *due > Instant::now());
+        match due {
+            None => {
+                // Failures are counted; the records stay in the inbox for the next drain.
+                let _ = self.handle(Drain, ctx);
+            }
+            Some(due) if !self.drain_scheduled => {
+                self.drain_scheduled = true;
+                ctx.run_later(due - Instant::now(), |act, ctx| {
+                    act.drain_scheduled = false;
+                    let _ = act.handle(Drain, ctx);
+                });
+            }
+            Some(_) => {}
+        }
     }
 }
 
@@ -367,6 +418,10 @@ pub struct PartnerRouter {
     shared: Arc<PartnerShared>,
     arbiter: ArbiterHandle,
     actors: Mutex<HashMap<PartnerId, Addr<PartnerActor>>>,
+    /// Whether a partner exists: records of a partner the store does not know (a catalogue
+    /// naming a partner not created yet) wait in its inbox without waking anything; creating
+    /// the partner's agreement drains them.
+    known: Mutex<HashMap<PartnerId, bool>>,
 }
 
 impl PartnerRouter {
@@ -376,7 +431,34 @@ impl PartnerRouter {
             shared,
             arbiter,
             actors: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn mark_known(&self, partner: &PartnerId) {
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(partner.clone(), true);
+        }
+    }
+
+    fn is_known(&self, partner: &PartnerId) -> bool {
+        let Ok(mut known) = self.known.lock() else {
+            return true;
+        };
+        if let Some(k) = known.get(partner) {
+            return *k;
+        }
+        // A read error counts as known: a drain that fails is retried, a skipped wake is not.
+        let exists = self
+            .shared
+            .store
+            .partner(partner)
+            .map_or(true, |p| p.is_some());
+        if known.len() > 100_000 {
+            known.clear();
+        }
+        known.insert(partner.clone(), exists);
+        exists
     }
 
     /// What the actors share.
@@ -403,6 +485,7 @@ impl PartnerRouter {
 
     /// Drains `partner`'s inbox now and answers what was done.
     pub async fn drain(&self, partner: &PartnerId) -> Result<DrainReport, ActorError> {
+        self.mark_known(partner);
         let addr = self.actor(partner)?;
         addr.send(Drain)
             .await
@@ -421,9 +504,12 @@ impl PartnerRouter {
 impl PartnerWake for PartnerRouter {
     fn wake(&self, partners: &[PartnerId]) {
         for partner in partners {
+            if !self.is_known(partner) {
+                continue;
+            }
             if let Ok(addr) = self.actor(partner) {
-                // A full mailbox already holds a drain that will see these records.
-                let _ = addr.try_send(Drain);
+                // A full mailbox already holds a wake that will see these records.
+                let _ = addr.try_send(Wake);
             }
         }
     }

@@ -103,6 +103,7 @@ async fn the_inbox_is_counted_once_and_what_cannot_be_shared_waits() {
         ledger: ledger.clone(),
         timezone: TimeZone::UTC,
         metrics: PartnerMetrics::new(&prometheus::Registry::new()).unwrap(),
+        waiting_drain_interval: std::time::Duration::from_millis(300),
     });
     let router = PartnerRouter::new(shared, Arbiter::new().handle());
     let acme = PartnerId::new("acme");
@@ -231,7 +232,8 @@ async fn the_inbox_is_counted_once_and_what_cannot_be_shared_waits() {
         2
     );
 
-    // A wake is enough for new rows (what subscriber actors do after their write).
+    // A wake is enough for new rows (what subscriber actors do after their write); while rows
+    // wait for an agreement, wakes drain at most once per interval (not for every batch).
     charge(
         &ledger,
         vec![(
@@ -247,6 +249,12 @@ async fn the_inbox_is_counted_once_and_what_cannot_be_shared_waits() {
         )],
     );
     router.wake(std::slice::from_ref(&acme));
+    router.wake(std::slice::from_ref(&acme));
+    actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        inbox(&ledger, "acme").contains(&"c7".to_string()),
+        "drain delayed"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while inbox(&ledger, "acme").contains(&"c7".to_string()) {
         assert!(
@@ -257,4 +265,17 @@ async fn the_inbox_is_counted_once_and_what_cannot_be_shared_waits() {
     }
     let position = store.position(&acme, date(2026, 3, 1)).unwrap().unwrap();
     assert_eq!(position.counted_records.len(), 3);
+
+    // Records of a partner the store does not know wait without waking anything.
+    charge(
+        &ledger,
+        vec![(
+            "ghost",
+            "g1",
+            record("g1", "music-plus", "2026-03-07T10:00:00Z", dec!(1.00), eur),
+        )],
+    );
+    router.wake(&[PartnerId::new("ghost")]);
+    actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(inbox(&ledger, "ghost"), ["g1"]);
 }

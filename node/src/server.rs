@@ -622,6 +622,7 @@ fn start_partners(
         timezone: timezone.clone(),
         metrics: tollgate_actors::partner::PartnerMetrics::new(registry)
             .map_err(|e| format!("partner metrics: {e}"))?,
+        waiting_drain_interval: tollgate_actors::partner::WAITING_DRAIN_INTERVAL,
     });
     let partner_router = Arc::new(tollgate_actors::PartnerRouter::new(
         shared,
