@@ -189,6 +189,11 @@ impl Running {
         self.state.finance.clone()
     }
 
+    /// Partner settlement of this node.
+    pub fn partners(&self) -> std::sync::Arc<crate::partners::Partners> {
+        self.state.partners.clone()
+    }
+
     /// Waits until the HTTP server has stopped (SIGINT/SIGTERM or a stop call) and drained its
     /// in-flight requests, then stops the actors. Readiness goes red as soon as the stop begins.
     pub async fn wait(self) -> Result<(), String> {

@@ -313,6 +313,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
     actix::System::new().block_on(async move {
         let running = server::start(prepared)?;
         let router = running.router.clone();
+        super::demo_partners::seed(running.partners()).await?;
         println!("tollgate demo: node on http://{}, {} subscribers, driving traffic for {seconds} s ...", running.addr, POSTPAID + PREPAID);
         for i in POSTPAID..POSTPAID + PREPAID {
             let top = TopUp { id: "welcome".into(), amount: Money::new(Decimal::new(2000, 2), Currency::EUR), audit: None };
@@ -349,6 +350,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         let billing_lines = super::demo_billing::bill_last_month(running.billing()).await?;
         let payment_lines =
             super::demo_billing::pay_first_invoice(running.billing(), running.finance()).await?;
+        let partner_lines = super::demo_partners::positions(running.partners()).await?;
         let suspended: u64 = total.suspended.values().sum();
         let ingested = total.rated + total.duplicates + suspended;
         println!("\n== tollgate demo summary ({elapsed:.1} s)");
@@ -364,6 +366,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         println!("{customers_line}");
         println!("{billing_lines}");
         println!("{payment_lines}");
+        println!("{partner_lines}");
         let url = format!("http://{}", running.addr);
         println!("\nlook around (admin token for this run: {token}):");
         println!("  export TOLLGATE_TOKEN={token}");
@@ -374,6 +377,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/customers/globex/history");
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/bill-runs");
         println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/invoices");
+        println!("  curl -H \"Authorization: Bearer $TOLLGATE_TOKEN\" {url}/v1/partners/carrier-b/position");
         println!("  curl {url}/v1/openapi.json\n  curl {url}/metrics");
         if args.exit {
             running.server.stop(true).await;
