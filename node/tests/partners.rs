@@ -564,3 +564,115 @@ fn the_real_time_position_equals_the_settlement_over_a_generated_month() {
         assert_eq!(amount(&s["net"]), expected, "{statement}");
     }
 }
+
+#[test]
+fn a_share_of_invoice_totals_is_settled_from_the_invoices_of_the_customers_a_partner_brought() {
+    let (node, _process) = node();
+    set_clock(&node, "2026-02-01T08:00:00Z");
+    let (status, body) = call(
+        "PUT",
+        &node.url("/v1/billing/setup"),
+        Some(ADMIN_TOKEN),
+        Some(json!({
+            "cycles": [{"id": "monthly", "frequency": {"monthly": {"bill_day": 1}}}],
+            "price_list": {"id": "eur", "items": {
+                "fee": {"code": "fee", "name": "Line", "kind": {"recurring": {"timing": "in_arrears"}},
+                        "category": "fee", "tax_category": "telecom", "prices": {"EUR": "10.00"}}}},
+            "tax_scheme": {"id": "de", "rates": [
+                {"category": "telecom", "jurisdiction": "DE", "code": "VAT", "rate": "0.19"}]}
+        })),
+    );
+    assert_eq!(status, 200, "{body}");
+    for (customer, custom) in [
+        ("shop", json!({"partner": "reseller"})),
+        ("walk-in", json!({})),
+    ] {
+        let (status, body) = post(
+            &node.url("/v1/customers"),
+            json!({"id": customer, "person": {"type": "juridical", "legal_name": format!("{customer} AG"),
+                   "registration_number": "HRB 1"}, "email": format!("ap@{customer}.example"),
+                   "registration_address": {"lines": ["Main St 1"], "city": "Berlin", "country": "DE"},
+                   "custom": custom}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let account = format!("{customer}-1");
+        let (status, body) = post(
+            &node.url("/v1/accounts"),
+            json!({"id": account, "customer": customer, "currency": "EUR", "bill_cycle": "monthly",
+                   "tax_jurisdiction": "DE", "responsibility": "self_paying"}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let sub = format!("{customer}-line");
+        let (status, body) = post(
+            &node.url("/v1/subscriptions"),
+            json!({"id": sub, "account": account, "product": "line", "on": "2026-02-01",
+                   "charges": [{"item": "fee"}]}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = post(
+            &node.url(&format!("/v1/subscriptions/{sub}/status")),
+            json!({"status": "active", "on": "2026-02-01"}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    create_partner(&node, "reseller");
+    let (status, body) = post(
+        &node.url("/v1/partners/reseller/agreements"),
+        json!({"id": "agr-reseller", "from": "2026-01-01", "currency": "EUR",
+               "terms": {"shares": [{"target": "invoice_total", "value": {"percent": "5"}}]}}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // February is invoiced on March 1st: 10.00 net for each customer.
+    set_clock(&node, "2026-03-01T08:00:00Z");
+    let (status, started) = post(
+        &node.url("/v1/bill-runs"),
+        json!({"cycle": "monthly", "period": "2026-02", "key": "feb"}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let bill_run = started["run"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, view) = get(&node.url(&format!("/v1/bill-runs/{bill_run}")));
+        if view["run"]["state"] == "finished" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bill run: {view}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    set_clock(&node, "2026-04-02T08:00:00Z");
+    let (status, body) = post(
+        &node.url("/v1/settlement-runs"),
+        json!({"period": "2026-03", "key": "march", "force": true, "reason": "reseller payout"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["run"]["total"], 1,
+        "only the reseller has an agreement: {body}"
+    );
+    let run_id = body["run"]["id"].as_str().unwrap().to_string();
+    let view = wait_run(&node, &run_id);
+    assert_eq!(view["run"]["settled"], 1, "{view}");
+    let (_, items) = get(&node.url(&format!("/v1/settlement-runs/{run_id}/items")));
+    let number = items["items"][0]["statement"].as_str().unwrap().to_string();
+    let (status, statement) = get(&node.url(&format!("/v1/partner-statements/{number}")));
+    assert_eq!(status, 200, "{statement}");
+    let s = statement.get("statement").unwrap_or(&statement);
+    let line = &s["lines"][0];
+    assert_eq!(line["target"], json!("invoice_total"), "{statement}");
+    assert_eq!(
+        line["records"], 1,
+        "the walk-in customer's invoice is not the reseller's: {statement}"
+    );
+    assert_eq!(
+        amount(&line["base"]),
+        Decimal::from_str("10.00").unwrap(),
+        "{statement}"
+    );
+    assert_eq!(
+        amount(&s["net"]),
+        Decimal::from_str("0.50").unwrap(),
+        "{statement}"
+    );
+}
