@@ -53,6 +53,7 @@ fn matrix() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "collection.run",
                 "partner.read",
                 "settlement.run",
+                "settlement.approve",
             ],
         ),
         (

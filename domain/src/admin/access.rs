@@ -71,8 +71,9 @@ permissions! {
     PaymentWrite => "payment.write": "Record payments and refunds.",
     CollectionRun => "collection.run": "Start collection (dunning) runs.",
     PartnerRead => "partner.read": "Read partners, agreements and settlements.",
-    PartnerWrite => "partner.write": "Create and change partners and agreements.",
+    PartnerWrite => "partner.write": "Create and change partners and agreements; reconcile partner statements, open and comment disputes.",
     SettlementRun => "settlement.run": "Start settlement runs.",
+    SettlementApprove => "settlement.approve": "Approve partner statements and release them for payment.",
     TestClock => "test.clock": "Set the node's clock (nodes with the test clock enabled only).",
 }
 
@@ -157,6 +158,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 CollectionRun,
                 PartnerRead,
                 SettlementRun,
+                SettlementApprove,
             ],
         ),
         role(

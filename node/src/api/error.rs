@@ -302,9 +302,11 @@ impl From<crate::partners::PartnerFailure> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
                     .with_details(json!({ "problems": problems }))
             }
-            F::Rule(E::OverlappingAgreement { .. } | E::DisputeTransition { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
-            }
+            F::Rule(
+                E::OverlappingAgreement { .. }
+                | E::DisputeTransition { .. }
+                | E::StatementTransition { .. },
+            ) => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
             F::Rule(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
         }
     }

@@ -17,6 +17,7 @@ pub mod invoices;
 pub mod mediation;
 pub mod ops;
 pub mod page;
+pub mod partner_statements;
 pub mod partners;
 pub mod payments;
 pub mod periods;
@@ -240,6 +241,18 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(partners::show_agreement)
         .service(partners::amend)
         .service(partners::position)
+        .service(partner_statements::list)
+        .service(partner_statements::show)
+        .service(partner_statements::document)
+        .service(partner_statements::approve)
+        .service(partner_statements::release)
+        .service(partner_statements::reconcile)
+        .service(partner_statements::reconciliations)
+        .service(partner_statements::open_dispute)
+        .service(partner_statements::show_dispute)
+        .service(partner_statements::partner_disputes)
+        .service(partner_statements::comment_dispute)
+        .service(partner_statements::resolve_dispute)
         .service(settlement_runs::start)
         .service(settlement_runs::list)
         .service(settlement_runs::show)

@@ -14,6 +14,7 @@
 //! agreements, statements, reconciliations, disputes, runs) is written under the lock.
 
 pub mod admin;
+pub mod review;
 pub mod settlement;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
