@@ -335,7 +335,7 @@ fn thirty_percent_of_a_month_reconciled_against_the_partners_claim_and_disputed(
     // Disputed and resolved by a credit note of the difference.
     let (status, dispute) = post(
         &node.url(&format!("/v1/partner-statements/{number}/disputes")),
-        json!({"lines": [{"product": "music-plus"}], "claimed": "9.63",
+        json!({"lines": [{"product": "music-plus"}], "claimed": {"amount": "9.63", "currency": "EUR"},
                "reason": "our March statement says 380.00"}),
     );
     assert_eq!(status, 201, "{dispute}");
@@ -384,7 +384,7 @@ fn thirty_percent_of_a_month_reconciled_against_the_partners_claim_and_disputed(
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|r| r["action"].as_str())
+        .filter_map(|r| r["operation"].as_str())
         .collect();
     for action in [
         "partner.create",

@@ -167,7 +167,7 @@ fn a_settlement_run_with_a_killed_worker_settles_every_partner_once() {
         assert_eq!(status, 200, "{list}");
         let items = list["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "one statement for p-{i:03}: {list}");
-        let statement = &items[0];
+        let statement = &items[0]["statement"];
         let net = &statement["net"];
         let net = net
             .get("amount")
