@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, NodeFiles, call, get, post};
 
-pub const CATALOGUE: &str = r#"
+const CATALOGUE: &str = r#"
 [catalogue]
 name = "Partner settlement test"
 currency = "EUR"
@@ -461,7 +461,7 @@ fn the_real_time_position_equals_the_settlement_over_a_generated_month() {
         let day = 1 + rng.next() % 31;
         let hour = rng.next() % 24;
         let start = format!("2026-03-{day:02}T{hour:02}:{:02}:00Z", rng.next() % 60);
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             records.push(track(
                 &format!("g-{i}"),
                 &format!("m{}", rng.next() % 4),
@@ -480,7 +480,7 @@ fn the_real_time_position_equals_the_settlement_over_a_generated_month() {
     let mut rated = 0;
     for (n, chunk) in records.chunks(100).enumerate() {
         rated += ingest(&node, chunk)["rated"].as_u64().unwrap();
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             assert_eq!(ingest(&node, chunk)["duplicates"], json!(chunk.len()));
         }
     }

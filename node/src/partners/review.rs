@@ -1097,6 +1097,7 @@ mod tests {
             ledger: Arc::new(MemoryLedgerStore::new()),
             timezone: jiff::tz::TimeZone::UTC,
             metrics: tollgate_actors::partner::PartnerMetrics::new(&registry).unwrap(),
+            waiting_drain_interval: tollgate_actors::partner::WAITING_DRAIN_INTERVAL,
         });
         let router = Arc::new(tollgate_actors::PartnerRouter::new(
             shared,
