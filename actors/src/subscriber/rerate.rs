@@ -11,8 +11,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use smol_str::SmolStr;
 use tollgate_domain::cdr::Cdr;
-use tollgate_domain::ledger::{AccountWrite, Effects, Entry, EntryKind};
+use tollgate_domain::ids::PartnerId;
+use tollgate_domain::ledger::{AccountWrite, Effects, Entry, EntryKind, PartnerInboxRow};
 use tollgate_domain::money::Money;
+use tollgate_domain::partner::{InboxRecord, OldCharge};
 use tollgate_domain::rating::CounterUpdate;
 use tollgate_domain::rating::rerate::{ChargedRecord, rerate};
 
@@ -31,6 +33,20 @@ struct StoredUsage {
     counter_updates: Vec<CounterUpdate>,
     #[serde(default)]
     cdr: Option<Cdr>,
+    #[serde(default)]
+    product: Option<SmolStr>,
+    #[serde(default)]
+    service: Option<SmolStr>,
+    #[serde(default)]
+    charged_units: u64,
+    #[serde(default)]
+    partner_shares: Vec<StoredPartnerShare>,
+}
+
+/// The partner of a stored share (the rest is the rating's explanation).
+#[derive(Deserialize)]
+struct StoredPartnerShare {
+    partner: PartnerId,
 }
 
 impl Handler<Rerate> for SubscriberActor {
@@ -70,6 +86,8 @@ impl Handler<Rerate> for SubscriberActor {
         let mut seen: HashSet<SmolStr> = HashSet::new();
         let mut records = Vec::new();
         let mut not_rerateable = 0usize;
+        let mut old_charges: std::collections::HashMap<SmolStr, OldCharge> =
+            std::collections::HashMap::new();
         for row in rows {
             let Ok(stored) = serde_json::from_slice::<StoredUsage>(&row) else {
                 not_rerateable += 1;
@@ -81,6 +99,22 @@ impl Handler<Rerate> for SubscriberActor {
             match stored.cdr {
                 None => not_rerateable += 1,
                 Some(cdr) if cdr.start >= msg.from && cdr.start < msg.to => {
+                    if let Some(product) = stored.product.clone() {
+                        old_charges.insert(
+                            stored.cdr_id.clone(),
+                            OldCharge {
+                                product,
+                                service: stored.service.clone().unwrap_or_default(),
+                                units: stored.charged_units,
+                                charge: stored.charge,
+                                partners: stored
+                                    .partner_shares
+                                    .iter()
+                                    .map(|s| s.partner.clone())
+                                    .collect(),
+                            },
+                        );
+                    }
                     records.push(ChargedRecord {
                         cdr,
                         charge: stored.charge,
@@ -120,6 +154,7 @@ impl Handler<Rerate> for SubscriberActor {
         let thresholds = self.shared.settings.thresholds;
         let mut effects = Effects::default();
         let mut usage = Vec::new();
+        let mut inbox: Vec<PartnerInboxRow> = Vec::new();
         for (line, rating) in &result.changed {
             let reference = line.cdr_id.clone();
             effects.entries.push(Entry {
@@ -139,6 +174,26 @@ impl Handler<Rerate> for SubscriberActor {
                 reference,
             });
             if let Some(cdr) = cdrs.get(&line.cdr_id) {
+                // Partners: the old share taken off, the new one counted.
+                let old = old_charges.get(&line.cdr_id).cloned().unwrap_or(OldCharge {
+                    product: SmolStr::default(),
+                    service: SmolStr::default(),
+                    units: 0,
+                    charge: line.old_charge,
+                    partners: Vec::new(),
+                });
+                for (partner, key, shared) in
+                    InboxRecord::of_rerate(&old, rating, cdr.start, msg.job.as_str())
+                {
+                    match serde_json::to_vec(&shared) {
+                        Ok(record) => inbox.push(PartnerInboxRow {
+                            partner,
+                            key,
+                            record,
+                        }),
+                        Err(e) => return ready(Err(ActorError::Unavailable(e.to_string()))),
+                    }
+                }
                 let record = UsageRecord {
                     rating,
                     catalogue_version: line.new_version,
@@ -162,6 +217,13 @@ impl Handler<Rerate> for SubscriberActor {
         let mut write: AccountWrite = self.write(&next, &effects, account.entry_count);
         write.answers = vec![(key.clone(), answer.clone())];
         write.usage = usage;
+        let mut partners: Vec<PartnerId> = Vec::new();
+        for row in &inbox {
+            if !partners.contains(&row.partner) {
+                partners.push(row.partner.clone());
+            }
+        }
+        write.partner_inbox = inbox;
         if let Some(mut record) = msg.audit {
             record.before = Some(serde_json::json!({
                 "balance": account.balance.to_string(),
@@ -186,6 +248,7 @@ impl Handler<Rerate> for SubscriberActor {
                     if let Some(state) = act.state.as_mut() {
                         state.account = next;
                     }
+                    act.shared.wake_partners(&partners);
                     Ok(report)
                 }
                 Err(e) => {

@@ -186,6 +186,7 @@ fn share(item: &str, base_cents: i64) -> Result<ItemShare, String> {
         base: Money::new(Decimal::new(base_cents, 2), eur),
         share: Money::new(Decimal::new(base_cents * 3, 3), eur),
         basis: "30%".into(),
+        reversal: false,
     })
 }
 

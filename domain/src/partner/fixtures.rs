@@ -75,5 +75,6 @@ pub fn record(id: &str, product: &str, start: Date, revenue: Decimal) -> RatedRe
         start,
         units: 60,
         revenue: eur(revenue),
+        reversal: false,
     }
 }

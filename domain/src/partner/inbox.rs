@@ -32,6 +32,10 @@ pub struct InboxRecord {
     /// the agreement decides what is settled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalogue_share: Option<Money>,
+    /// The reversal of an earlier charge (rerating): `revenue` and `units` are those of the
+    /// charge reversed; its share is taken off the position.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reversal: bool,
 }
 
 impl InboxRecord {
@@ -56,6 +60,7 @@ impl InboxRecord {
                     units: rating.charged_units,
                     revenue: rating.charge,
                     catalogue_share: Some(share.amount),
+                    reversal: false,
                 },
             ));
         }
@@ -71,8 +76,65 @@ impl InboxRecord {
             start: self.start.to_zoned(tz.clone()).date(),
             units: self.units,
             revenue: self.revenue,
+            reversal: self.reversal,
         }
     }
+
+    /// The records of a rerated charge for its partners: for each partner of the old charge,
+    /// the reversal of the old charge (item `<cdr>~<job>~rev`), and for each partner of the new
+    /// rating, the new charge (item `<cdr>~<job>`). `(partner, item key, record)`.
+    pub fn of_rerate(
+        old: &OldCharge,
+        new: &Rating,
+        start: Timestamp,
+        job: &str,
+    ) -> Vec<(crate::ids::PartnerId, SmolStr, InboxRecord)> {
+        let cdr = new.cdr_id.as_str();
+        let mut out = Vec::new();
+        let reversal = smol_str::format_smolstr!("{cdr}~{job}~rev");
+        let mut seen: Vec<&crate::ids::PartnerId> = Vec::new();
+        for partner in &old.partners {
+            if seen.contains(&partner) {
+                continue;
+            }
+            seen.push(partner);
+            out.push((
+                partner.clone(),
+                reversal.clone(),
+                InboxRecord {
+                    cdr_id: CdrId::new(reversal.as_str()),
+                    product: old.product.clone(),
+                    service: old.service.clone(),
+                    start,
+                    units: old.units,
+                    revenue: old.charge,
+                    catalogue_share: None,
+                    reversal: true,
+                },
+            ));
+        }
+        let charge = smol_str::format_smolstr!("{cdr}~{job}");
+        for (partner, mut record) in InboxRecord::of_rating(new, start) {
+            record.cdr_id = CdrId::new(charge.as_str());
+            out.push((partner, charge.clone(), record));
+        }
+        out
+    }
+}
+
+/// What a rerated record's previous charge was, for its partners' reversal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldCharge {
+    /// Product that rated it.
+    pub product: SmolStr,
+    /// Service.
+    pub service: SmolStr,
+    /// Charged units.
+    pub units: u64,
+    /// The charge.
+    pub charge: Money,
+    /// Partners it was shared with.
+    pub partners: Vec<crate::ids::PartnerId>,
 }
 
 #[cfg(test)]
@@ -91,6 +153,7 @@ mod tests {
             units: 60,
             revenue: Money::new(rust_decimal::Decimal::new(12, 2), Currency::EUR),
             catalogue_share: None,
+            reversal: false,
         };
         let utc = record.rated(&TimeZone::UTC);
         assert_eq!(utc.start, jiff::civil::date(2026, 3, 31));

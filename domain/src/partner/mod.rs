@@ -35,7 +35,7 @@ pub use agreement::{
 };
 pub use dispute::{Dispute, DisputeAction, DisputeEvent, DisputeState, Resolution};
 pub use error::PartnerError;
-pub use inbox::InboxRecord;
+pub use inbox::{InboxRecord, OldCharge};
 pub use memory::MemoryPartnerStore;
 pub use partner::{Partner, PartnerStatus, PartnerTax};
 pub use reconcile::{

@@ -40,6 +40,10 @@ pub struct RatedRecord {
     pub units: u64,
     /// Net revenue of the record (its rated charge).
     pub revenue: Money,
+    /// The reversal of an earlier charge of the record (rerating): its share is taken off the
+    /// position (`revenue` and `units` are those of the charge reversed, positive).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reversal: bool,
 }
 
 /// An invoice total for [`ShareTarget::InvoiceTotal`] rules.
@@ -71,6 +75,10 @@ pub struct ItemShare {
     pub share: Money,
     /// `30%`, `0.002 per 60 units`, `0.01 per event`.
     pub basis: SmolStr,
+    /// A reversal (rerating): `base` and `share` are negative and the line loses one record and
+    /// `units`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reversal: bool,
 }
 
 fn apply(rule: &ShareRule, base: Money, units: u64) -> Result<(Money, SmolStr), MoneyError> {
@@ -125,14 +133,23 @@ pub fn share_of(
         return Ok(None);
     };
     let (share, basis) = apply(rule, record.revenue, record.units)?;
+    let (base, share) = if record.reversal {
+        (
+            Money::new(-record.revenue.amount, record.revenue.currency),
+            Money::new(-share.amount, share.currency),
+        )
+    } else {
+        (record.revenue, share)
+    };
     Ok(Some(ItemShare {
         item: record.cdr_id.0.clone(),
         target: rule.target.clone(),
         version: version.valid_from,
         units: record.units,
-        base: record.revenue,
+        base,
         share,
         basis,
+        reversal: record.reversal,
     }))
 }
 
@@ -161,6 +178,7 @@ pub fn invoice_share(
         base: invoice.amount,
         share,
         basis,
+        reversal: false,
     }))
 }
 
@@ -269,11 +287,26 @@ impl Position {
     }
 
     fn add(&mut self, share: &ItemShare) -> Result<(), PartnerError> {
-        let line = self.lines.entry(share.target.clone()).or_default();
+        let line = self.lines.get(&share.target).copied().unwrap_or_default();
         let overflow = || PartnerError::Money(MoneyError::Overflow);
+        let (records, units) = if share.reversal {
+            let more = || PartnerError::OutsidePosition {
+                item: share.item.clone(),
+                message: format!("reverses more than line {} holds", share.target),
+            };
+            (
+                line.records.checked_sub(1).ok_or_else(more)?,
+                line.units.checked_sub(share.units).ok_or_else(more)?,
+            )
+        } else {
+            (
+                line.records.checked_add(1).ok_or_else(overflow)?,
+                line.units.checked_add(share.units).ok_or_else(overflow)?,
+            )
+        };
         let next = LineTotals {
-            records: line.records.checked_add(1).ok_or_else(overflow)?,
-            units: line.units.checked_add(share.units).ok_or_else(overflow)?,
+            records,
+            units,
             base: line
                 .base
                 .checked_add(share.base.amount)
@@ -283,7 +316,7 @@ impl Position {
                 .checked_add(share.share.amount)
                 .ok_or_else(overflow)?,
         };
-        *line = next;
+        self.lines.insert(share.target.clone(), next);
         Ok(())
     }
 
@@ -433,6 +466,7 @@ mod tests {
             start: date(2026, 3, day),
             units,
             revenue: eur(revenue),
+            reversal: false,
         }
     }
 
@@ -600,5 +634,33 @@ mod tests {
             let shared: u64 = one_by_one.lines.values().map(|l| l.records).sum();
             prop_assert_eq!(shared, one_by_one.counted_records.len() as u64);
         }
+    }
+
+    #[test]
+    fn a_reversal_takes_a_counted_share_off_and_never_more_than_the_line_holds() {
+        let a = music_30();
+        let mut p = Position::new(&a, march());
+        let first = record("c1", "music-plus", date(2026, 3, 3), dec!(10.00));
+        p.accumulate(&a, &first).unwrap();
+        let mut reversal = record("c1~job~rev", "music-plus", date(2026, 3, 3), dec!(10.00));
+        reversal.reversal = true;
+        let share = counted(p.accumulate(&a, &reversal).unwrap());
+        assert_eq!(
+            (share.base.amount, share.share.amount),
+            (dec!(-10.00), dec!(-3.0000))
+        );
+        let line = p.lines[&product("music-plus")];
+        assert_eq!(
+            (line.records, line.units, line.base, line.share),
+            (0, 0, dec!(0), dec!(0))
+        );
+        let before = p.clone();
+        let mut again = reversal.clone();
+        again.cdr_id = CdrId::new("c1~other~rev");
+        assert!(matches!(
+            p.accumulate(&a, &again),
+            Err(PartnerError::OutsidePosition { .. })
+        ));
+        assert_eq!(p, before, "a refused reversal changes nothing");
     }
 }

@@ -329,6 +329,7 @@ mod tests {
             base: money,
             share: money,
             basis: "30%".into(),
+            reversal: false,
         };
         let stored = StoredShare {
             partner: PartnerId::new("p1"),

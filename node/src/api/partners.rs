@@ -251,7 +251,7 @@ pub struct PositionView {
     pub agreement: Option<String>,
     /// Currency.
     pub currency: Option<String>,
-    /// Records counted.
+    /// Records (and invoices) counted, net of reversals by rerating.
     pub records: u64,
     /// Lines.
     pub lines: Vec<PositionLine>,
@@ -330,7 +330,7 @@ pub async fn position(
         let (Some(agreement), Some(position)) = (agreement, position) else {
             return Ok(view);
         };
-        view.records = position.counted_records.len() as u64;
+        view.records = position.lines.values().map(|l| l.records).sum();
         let setup = partners.customers.setup()?;
         let tax = record.partner.tax.as_ref().map(|t| StatementTax {
             scheme: setup.tax_scheme.clone(),

@@ -1000,6 +1000,7 @@ mod tests {
             start: date(2026, 3, 3),
             units: 60,
             revenue: Money::new(revenue, eur()),
+            reversal: false,
         }
     }
 
