@@ -5,7 +5,8 @@
 //! [`tollgate_domain::ledger::PartnerInboxRow`]) and, once the write is durable, wakes the
 //! partner's actor ([`PartnerWake`]). The actor drains its inbox in chunks: each record is
 //! shared under the partner's agreement in force on its start day (in the settlement time
-//! zone) and counted once into the position of its month ([`Position`] dedupes by record id);
+//! zone) and counted once into the position of its month (a record whose item share is stored
+//! was counted: that row is the durable dedupe index, the position itself stays small);
 //! the positions and the exact share of every counted record are written in one
 //! [`PartnerWrite`]; only then are the records removed from the inbox. A crash anywhere
 //! leaves the records in the inbox and the next drain counts what was not counted yet: nothing
@@ -315,6 +316,15 @@ impl PartnerActor {
                     "{}: the {} position is under agreement {}, the record's day under {}",
                     record.cdr_id, period_start, position.agreement, agreement.id
                 ));
+                continue;
+            }
+            // The durable dedupe index: a counted item has its share stored.
+            if store
+                .item_share(&id, period_start, record.cdr_id.as_str())?
+                .is_some()
+            {
+                report.duplicate += 1;
+                done.push(key.clone());
                 continue;
             }
             match position.accumulate(agreement, &record) {

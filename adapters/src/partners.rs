@@ -272,6 +272,15 @@ impl PartnerStore for EmbeddedPartnerStore {
         self.one(POSITIONS, &period_key(partner, period_start))
     }
 
+    fn item_share(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        item: &str,
+    ) -> Result<Option<ItemShare>, StoreError> {
+        self.one(ITEM_SHARES, &in_period(partner, period_start, item))
+    }
+
     fn item_shares(
         &self,
         partner: &PartnerId,

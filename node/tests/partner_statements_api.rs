@@ -62,6 +62,7 @@ fn seed(files: &NodeFiles) {
             start: date(2026, 3, 3),
             units: 60,
             revenue: Money::new(revenue.parse().unwrap(), eur),
+            reversal: false,
         };
         if let Accumulated::Counted(share) = position.accumulate(&agreement, &record).unwrap() {
             items.push(StoredShare {

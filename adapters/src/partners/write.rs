@@ -119,7 +119,7 @@ pub(super) fn stage(tx: &mut Tx<'_>, w: &PartnerWrite) -> Result<(), PartnerStor
                 position.partner, position.period.start
             )));
         }
-        tx.put(POSITIONS, key, encode(position)?);
+        tx.put(POSITIONS, key, encode(&position.stored())?);
     }
     for x in &w.items {
         let key = in_period(&x.partner, x.period_start, &x.share.item);

@@ -143,7 +143,8 @@ fn position(partner: &str, period: Period, records: &[&str]) -> Result<Position,
             (t, totals)
         })
         .collect(),
-        counted_records: records.iter().map(CdrId::new).collect(),
+        counted: records.len() as u64,
+        counted_records: Default::default(),
         counted_invoices: Default::default(),
     })
 }
@@ -709,6 +710,42 @@ fn shares(store: &dyn PartnerStore) -> Result<(), String> {
     ensure(
         of("p1", march(), None, 2)? == [share("r0", 5)?, share("r1", 40_000)?],
         "a further item share is listed in item-id order",
+    )?;
+    // One item share by id: the dedupe index of positions.
+    ensure(
+        store
+            .item_share(&pid("p1"), march().start, "r2")
+            .map_err(e)?
+            == Some(share("r2", 50_001)?)
+            && store
+                .item_share(&pid("p1"), month(4).start, "r2")
+                .map_err(e)?
+                .is_none()
+            && store
+                .item_share(&pid("p2"), march().start, "r2")
+                .map_err(e)?
+                .is_none()
+            && store
+                .item_share(&pid("p1"), march().start, "r")
+                .map_err(e)?
+                .is_none(),
+        "one item share by partner, period and id",
+    )?;
+    // A position is stored without the ids counted in memory; its count is kept.
+    let mut in_memory = position("p9", march(), &["a", "b"])?;
+    in_memory.counted_records = ["a", "b"].iter().map(CdrId::new).collect();
+    store
+        .commit(PartnerWrite {
+            positions: vec![(in_memory.clone(), 0)],
+            ..PartnerWrite::default()
+        })
+        .map_err(|e| format!("a position with ids in memory is accepted: {e}"))?;
+    let read = store.position(&pid("p9"), march().start).map_err(e)?;
+    ensure(
+        read.as_ref().is_some_and(|p| {
+            p.counted_records.is_empty() && p.counted == 2 && p.lines == in_memory.lines
+        }) && read == Some(in_memory.stored()),
+        "a position is stored without its in-memory ids, with its count and lines",
     )
 }
 

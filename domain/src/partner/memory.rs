@@ -192,7 +192,7 @@ fn apply(s: &mut State, w: PartnerWrite) {
     }
     for (position, _) in w.positions {
         let key = (position.partner.clone(), position.period.start);
-        s.positions.insert(key, position);
+        s.positions.insert(key, position.stored());
     }
     for x in w.items {
         let key = (x.partner, x.period_start, x.share.item.clone());
@@ -292,6 +292,19 @@ impl PartnerStore for MemoryPartnerStore {
             .state()
             .positions
             .get(&(partner.clone(), period_start))
+            .cloned())
+    }
+
+    fn item_share(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        item: &str,
+    ) -> Result<Option<ItemShare>, StoreError> {
+        Ok(self
+            .state()
+            .item_shares
+            .get(&(partner.clone(), period_start, SmolStr::new(item)))
             .cloned())
     }
 

@@ -246,9 +246,17 @@ pub struct Position {
     /// target is not a JSON object key).
     #[serde(with = "line_pairs")]
     pub lines: BTreeMap<ShareTarget, LineTotals>,
-    /// Record ids already counted.
+    /// Items (records, reversals and invoices) counted so far; it only grows, and the stores
+    /// check a replacement against the count read.
+    #[serde(default)]
+    pub counted: u64,
+    /// Record ids counted while this value was in memory. The stores do not keep them: the
+    /// durable dedupe index is the item-share row of every counted item
+    /// ([`super::store::PartnerStore::item_share`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub counted_records: BTreeSet<CdrId>,
-    /// Invoice numbers already counted.
+    /// Invoice numbers counted while this value was in memory (see `counted_records`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub counted_invoices: BTreeSet<SmolStr>,
 }
 
@@ -261,8 +269,18 @@ impl Position {
             period,
             currency: agreement.currency,
             lines: BTreeMap::new(),
+            counted: 0,
             counted_records: BTreeSet::new(),
             counted_invoices: BTreeSet::new(),
+        }
+    }
+
+    /// The position as stored: without the ids counted in memory.
+    pub fn stored(&self) -> Position {
+        Position {
+            counted_records: BTreeSet::new(),
+            counted_invoices: BTreeSet::new(),
+            ..self.clone()
         }
     }
 
@@ -334,6 +352,7 @@ impl Position {
             return Ok(Accumulated::NotShared);
         };
         self.add(&share)?;
+        self.counted += 1;
         self.counted_records.insert(record.cdr_id.clone());
         Ok(Accumulated::Counted(share))
     }
@@ -364,6 +383,7 @@ impl Position {
                 }
                 Err(err) => {
                     self.lines = before;
+                    self.counted -= added.len() as u64;
                     for id in &added {
                         self.counted_records.remove(id);
                     }
@@ -409,6 +429,7 @@ impl Position {
         }
         for (invoice, outcome) in invoices.iter().zip(&outcomes) {
             if matches!(outcome, Accumulated::Counted(_)) {
+                self.counted += 1;
                 self.counted_invoices.insert(invoice.invoice.clone());
             }
         }

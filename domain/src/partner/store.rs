@@ -8,8 +8,10 @@
 //! - partners are replaced only from the version read ([`PartnerRecord::version`]);
 //! - agreements are replaced only from the number of versions read, so two concurrent
 //!   amendments cannot both land;
-//! - positions are replaced only from the number of records and invoices counted that the
-//!   caller read (a position only grows, so any concurrent accumulation changes it);
+//! - positions are replaced only from the number of items counted that the caller read
+//!   ([`position_count`]: a position only grows, so any concurrent accumulation changes it);
+//!   they are stored without the ids counted in memory: the item share written with every
+//!   counted item is the durable dedupe index;
 //! - a settlement item is resolved only while it is pending;
 //! - a statement is updated (approved, released) only from the [`StatementStage`] read, and
 //!   only if it is stored.
@@ -142,7 +144,9 @@ impl ReconciliationReport {
 
 /// What a position's replacement is checked against: records and invoices it counts.
 pub fn position_count(position: &Position) -> u64 {
-    (position.counted_records.len() + position.counted_invoices.len()) as u64
+    // Rows written before `counted` existed kept their ids instead.
+    let ids = (position.counted_records.len() + position.counted_invoices.len()) as u64;
+    position.counted.max(ids)
 }
 
 /// The exact share of one record (or invoice) counted in a partner's position of the period
@@ -229,7 +233,17 @@ pub trait PartnerStore: Send + Sync {
     /// A partner's agreements in id order (with every version).
     fn agreements(&self, partner: &PartnerId) -> Result<Vec<Agreement>, StoreError>;
 
-    /// A partner's position for the period starting on `period_start`.
+    /// The share of one counted item (the durable dedupe index of positions: an item is counted
+    /// once its share is stored).
+    fn item_share(
+        &self,
+        partner: &PartnerId,
+        period_start: Date,
+        item: &str,
+    ) -> Result<Option<ItemShare>, StoreError>;
+
+    /// A partner's position for the period starting on `period_start`, as stored: without the
+    /// ids counted in memory ([`Position::stored`]).
     fn position(
         &self,
         partner: &PartnerId,

@@ -287,7 +287,7 @@ pub struct ReportCounts {
 
 /// One bad line of their file.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProblemView {
+pub struct ClaimProblemView {
     /// Line number in their file (1-based; the CSV header is line 1).
     pub line: u64,
     /// `reconcile.bad_line`, `reconcile.missing_key`, `reconcile.bad_amount`,
@@ -328,7 +328,7 @@ pub struct ReportView {
     /// Totals.
     pub total: TotalComparison,
     /// Bad lines of their file (not reconciled).
-    pub problems: Vec<ProblemView>,
+    pub problems: Vec<ClaimProblemView>,
 }
 
 fn records(compared: &[Compared<tollgate_domain::ids::CdrId>]) -> Vec<RecordComparison> {
@@ -380,7 +380,7 @@ fn report_view(report: &ReconciliationReport) -> ReportView {
         problems: report
             .problems
             .iter()
-            .map(|p: &ReportProblem| ProblemView {
+            .map(|p: &ReportProblem| ClaimProblemView {
                 line: p.line,
                 code: p.code.to_string(),
                 message: p.message.clone(),

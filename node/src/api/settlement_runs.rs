@@ -154,7 +154,7 @@ pub struct ItemsQuery {
 
 /// A page of run items.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ItemPage {
+pub struct SettlementItemPage {
     /// Items in partner order.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<SettlementItem>,
@@ -164,7 +164,7 @@ pub struct ItemPage {
 
 /// A run's partners and the statement issued to each.
 #[utoipa::path(tag = "partners", params(("id" = String, Path, description = "Run id"), ItemsQuery),
-    responses((status = 200, body = ItemPage), Errors),
+    responses((status = 200, body = SettlementItemPage), Errors),
     security(("bearer" = ["partner.read"])))]
 #[get("/v1/settlement-runs/{id}/items")]
 pub async fn items(
@@ -197,7 +197,7 @@ pub async fn items(
         ));
     };
     let next = next_cursor(&mut items, limit, |i| i.partner.to_string());
-    Ok(HttpResponse::Ok().json(ItemPage {
+    Ok(HttpResponse::Ok().json(SettlementItemPage {
         items,
         next_cursor: next,
     }))

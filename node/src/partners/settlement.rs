@@ -480,7 +480,16 @@ impl Partners {
             .any(|v| v.rule(&ShareTarget::InvoiceTotal).is_some());
         let mut items = Vec::new();
         if shares_invoices {
-            let totals = self.invoice_totals(partner, &run.period)?;
+            let mut totals = Vec::new();
+            for total in self.invoice_totals(partner, &run.period)? {
+                if self
+                    .store
+                    .item_share(partner, run.period.start, &total.invoice)?
+                    .is_none()
+                {
+                    totals.push(total);
+                }
+            }
             let outcomes = position.accumulate_invoices(agreement, &totals)?;
             for outcome in outcomes {
                 if let tollgate_domain::partner::Accumulated::Counted(share) = outcome {
