@@ -365,6 +365,37 @@ fn thirty_percent_of_a_month_reconciled_against_the_partners_claim_and_disputed(
         "{body}"
     );
 
+    // The credit note is paid with the next statement: April has no shares, only the credit.
+    let (status, body) = post(
+        &node.url("/v1/settlement-runs"),
+        json!({"period": "2026-04", "key": "april", "partners": ["acme"], "force": true,
+               "reason": "pay the March dispute"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let april_run = body["run"]["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_run(&node, &april_run)["run"]["settled"], 1);
+    let (_, items) = get(&node.url(&format!("/v1/settlement-runs/{april_run}/items")));
+    let april = items["items"][0]["statement"].as_str().unwrap().to_string();
+    let (_, april_view) = get(&node.url(&format!("/v1/partner-statements/{april}")));
+    let a = &april_view["statement"];
+    assert_eq!(amount(&a["subtotal"]), Decimal::ZERO, "{april_view}");
+    assert_eq!(a["adjustments"][0]["dispute"], json!(id), "{april_view}");
+    assert_eq!(
+        amount(&a["adjustments"][0]["amount"]),
+        Decimal::from_str("9.63").unwrap()
+    );
+    assert_eq!(
+        amount(&a["net"]),
+        Decimal::from_str("9.63").unwrap(),
+        "{april_view}"
+    );
+    let (_, dispute) = get(&node.url(&format!("/v1/partner-disputes/{id}")));
+    assert_eq!(dispute["dispute"]["carried_in"], json!(april), "{dispute}");
+    let (status, document) =
+        support::call_text(&node.url(&format!("/v1/partner-statements/{april}/document")));
+    assert_eq!(status, 200);
+    assert!(document.contains(&format!("Dispute {id}")), "{document}");
+
     // Approve, then release (mark paid) with a payment reference.
     let approve = node.url(&format!("/v1/partner-statements/{number}/approve"));
     let release = node.url(&format!("/v1/partner-statements/{number}/release"));

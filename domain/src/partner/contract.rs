@@ -172,6 +172,7 @@ fn statement(
         number: number.map(str::to_string),
         approved: None,
         released: None,
+        adjustments: Vec::new(),
     })
 }
 
@@ -267,6 +268,7 @@ fn dispute(id: &str, partner: &str, statement: &str) -> Result<Dispute, String> 
         claimed: Money::from_minor(500, eur()?),
         state: DisputeState::Open,
         history: Vec::new(),
+        carried_in: None,
     })
 }
 

@@ -108,6 +108,9 @@ pub struct Dispute {
     pub state: DisputeState,
     /// Every step, oldest first.
     pub history: Vec<DisputeEvent>,
+    /// The statement whose payout includes this dispute's credit, once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_in: Option<SmolStr>,
 }
 
 fn reason(text: &str, action: &'static str) -> Result<String, PartnerError> {
@@ -179,6 +182,7 @@ impl Dispute {
                 at,
                 note,
             }],
+            carried_in: None,
         })
     }
 
@@ -204,6 +208,23 @@ impl Dispute {
             )));
         }
         Ok(())
+    }
+
+    /// The credit this dispute still owes the partner: resolved by a credit note or an ad-hoc
+    /// credit and not yet paid with a statement (`(kind, reference, amount)`).
+    pub fn unpaid_credit(&self) -> Option<(&'static str, SmolStr, Money)> {
+        if self.carried_in.is_some() {
+            return None;
+        }
+        match &self.state {
+            DisputeState::Resolved(Resolution::CreditNote { number, amount }) => {
+                Some(("credit_note", number.clone(), *amount))
+            }
+            DisputeState::Resolved(Resolution::AdHocCredit { amount, reference }) => {
+                Some(("adhoc_credit", reference.clone(), *amount))
+            }
+            _ => None,
+        }
     }
 
     /// Adds a note while the dispute is open.

@@ -139,6 +139,22 @@ pub struct PartnerStatement {
     /// Release (marked as paid), once released.
     #[serde(default)]
     pub released: Option<StatementStep>,
+    /// Credits of resolved disputes paid with this statement (included in `net`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<StatementAdjustment>,
+}
+
+/// A credit from a resolved dispute, paid with a later statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementAdjustment {
+    /// Dispute resolved.
+    pub dispute: SmolStr,
+    /// `credit_note` or `adhoc_credit`.
+    pub kind: SmolStr,
+    /// The credit note's number or the ad-hoc credit's reference.
+    pub reference: SmolStr,
+    /// Amount owed to the partner.
+    pub amount: Amount,
 }
 
 fn to_minor(exact: Decimal, currency: Currency) -> Result<Amount, PartnerError> {
@@ -166,6 +182,18 @@ pub fn build_statement(
     position: &Position,
     agreement: &Agreement,
     tax: Option<&StatementTax>,
+) -> Result<PartnerStatement, PartnerError> {
+    build_statement_with(position, agreement, tax, Vec::new())
+}
+
+/// Builds the statement of `position` paying `adjustments` (credits of resolved disputes) too:
+/// they are added to `net` after the guarantee and the cap (a credit is owed whatever the
+/// month's shares), and taxed with it.
+pub fn build_statement_with(
+    position: &Position,
+    agreement: &Agreement,
+    tax: Option<&StatementTax>,
+    adjustments: Vec<StatementAdjustment>,
 ) -> Result<PartnerStatement, PartnerError> {
     if position.agreement != agreement.id {
         return Err(PartnerError::OutsidePosition {
@@ -206,9 +234,18 @@ pub fn build_statement(
         Some(cap) => subtotal.checked_sub(cap).ok_or_else(overflow)?.max(0),
         None => 0,
     };
-    let net = add(subtotal, top_up)?
+    let mut net = add(subtotal, top_up)?
         .checked_sub(cap_cut)
         .ok_or_else(overflow)?;
+    for adjustment in &adjustments {
+        if adjustment.amount.money.currency != currency {
+            return Err(PartnerError::CurrencyMismatch {
+                given: adjustment.amount.money.currency,
+                expected: currency,
+            });
+        }
+        net = add(net, adjustment.amount.minor)?;
+    }
     let tax_lines = match tax {
         Some(tax) => {
             let mut bases = BTreeMap::new();
@@ -243,6 +280,7 @@ pub fn build_statement(
         number: None,
         approved: None,
         released: None,
+        adjustments,
     })
 }
 

@@ -380,6 +380,7 @@ mod tests {
             number: Some("PS-1".into()),
             approved: None,
             released: None,
+            adjustments: Vec::new(),
         };
         let updates = PartnerWrite {
             statement_updates: vec![(statement, StatementStage::Issued)],

@@ -241,7 +241,7 @@ pub fn dispute_id(n: u64) -> SmolStr {
     smol_str::format_smolstr!("dsp-{n}")
 }
 
-fn revision_counter(dispute: &str) -> SmolStr {
+pub(crate) fn revision_counter(dispute: &str) -> SmolStr {
     smol_str::format_smolstr!("dispute_revision:{dispute}")
 }
 
@@ -347,6 +347,13 @@ pub fn render_document(partner: &Partner, statement: &PartnerStatement) -> Strin
         format!("-{}", amount_text(&statement.cap_cut))
     };
     sum_line("Cap cut", cap_cut);
+    for adjustment in &statement.adjustments {
+        let label = format!(
+            "Dispute {} ({} {})",
+            adjustment.dispute, adjustment.kind, adjustment.reference
+        );
+        sum_line(&label, amount_text(&adjustment.amount));
+    }
     sum_line("Net", amount_text(&statement.net));
     for (line, label) in statement.tax_lines.iter().zip(&tax_labels) {
         sum_line(label, amount_text(&line.tax));

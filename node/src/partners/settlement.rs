@@ -18,14 +18,17 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use tollgate_adapters::jobs::{Delivery, Job, JobKind};
 use tollgate_domain::admin::AuditRecord;
+use tollgate_domain::billing::Amount;
 use tollgate_domain::billing::run::{InvoiceFilter, RunState};
 use tollgate_domain::billing::{NumberTemplate, Period};
 use tollgate_domain::finance::PeriodState;
 use tollgate_domain::ids::{CustomerId, PartnerId};
-use tollgate_domain::partner::statement::StatementTax;
+use tollgate_domain::partner::statement::{
+    StatementAdjustment, StatementTax, build_statement_with,
+};
 use tollgate_domain::partner::{
-    Agreement, InvoiceTotal, PartnerStatement, PartnerStatus, Position, SettlementItem,
-    SettlementItemState, SettlementRun, ShareTarget, build_statement,
+    Agreement, InvoiceTotal, PartnerError, PartnerStatement, PartnerStatus, Position,
+    SettlementItem, SettlementItemState, SettlementRun, ShareTarget,
 };
 use utoipa::ToSchema;
 
@@ -507,7 +510,26 @@ impl Partners {
             category: t.category.clone(),
             jurisdiction: t.jurisdiction.clone(),
         });
-        let mut statement: PartnerStatement = build_statement(&position, agreement, tax.as_ref())?;
+        // Credits of resolved disputes not paid yet are paid with this statement.
+        let mut adjustments = Vec::new();
+        let mut paid = Vec::new();
+        for dispute in self.store.disputes(partner)? {
+            let Some((kind, reference, amount)) = dispute.unpaid_credit() else {
+                continue;
+            };
+            if amount.currency != agreement.currency {
+                continue;
+            }
+            adjustments.push(StatementAdjustment {
+                dispute: dispute.id.clone(),
+                kind: SmolStr::new(kind),
+                reference,
+                amount: Amount::exact(amount).map_err(PartnerError::from)?,
+            });
+            paid.push(dispute);
+        }
+        let mut statement: PartnerStatement =
+            build_statement_with(&position, agreement, tax.as_ref(), adjustments)?;
         let template = NumberTemplate::parse(STATEMENT_NUMBERS)
             .map_err(tollgate_domain::partner::PartnerError::from)?;
         let issued = self.date_of(now);
@@ -530,6 +552,14 @@ impl Partners {
             items,
             ..Default::default()
         };
+        for mut dispute in paid {
+            // Disputes change under their revision counter (see `review.rs`).
+            let revision = super::review::revision_counter(&dispute.id);
+            let seen = self.store.counter(&revision)?;
+            write.counters.push((revision, seen, seen + 1));
+            dispute.carried_in = Some(number.clone());
+            write.disputes.push(dispute);
+        }
         if tollgate_domain::partner::store::position_count(&position) != stored_count {
             write.positions.push((position, stored_count));
         }

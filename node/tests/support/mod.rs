@@ -252,3 +252,16 @@ pub fn stats(node: &NodeFiles, source: &str) -> serde_json::Value {
 pub fn counts(s: &serde_json::Value) -> [u64; 5] {
     ["ingested", "rated", "suspended", "duplicates", "filtered"].map(|k| s[k].as_u64().unwrap())
 }
+
+/// GET as the admin, the body as text (documents that are not JSON).
+pub fn call_text(url: &str) -> (u16, String) {
+    match ureq::get(url)
+        .timeout(Duration::from_secs(60))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+    {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("{e}"),
+    }
+}
