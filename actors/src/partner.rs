@@ -46,6 +46,14 @@ const CONFLICT_RETRIES: usize = 5;
 /// often by default: each drain reads the waiting rows again.
 pub const WAITING_DRAIN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The first day of the month after the one starting on `month`.
+fn next_month(month: Date) -> Result<Date, ActorError> {
+    month
+        .last_of_month()
+        .tomorrow()
+        .map_err(|e| ActorError::Unavailable(format!("month after {month}: {e}")))
+}
+
 /// Told when partners' inboxes have new records.
 pub trait PartnerWake: Send + Sync {
     /// `partners` have new records in their inboxes.
@@ -55,8 +63,8 @@ pub trait PartnerWake: Send + Sync {
 /// Partner counters (bounded labels: never a partner id).
 #[derive(Clone)]
 pub struct PartnerMetrics {
-    /// `tollgate_partner_records_total{outcome}`: inbox records counted, duplicate, not_shared,
-    /// unassigned, refused, unreadable.
+    /// `tollgate_partner_records_total{outcome}`: inbox records counted (of which late),
+    /// duplicate, not_shared, unassigned, refused, unreadable.
     pub records: IntCounterVec,
     /// `tollgate_partner_drains_total{result}`: drains done or failed.
     pub drains: IntCounterVec,
@@ -105,6 +113,9 @@ pub struct PartnerShared {
 pub struct DrainReport {
     /// Records counted into positions now.
     pub counted: u64,
+    /// Of those, records of a month already settled, counted into the first later month that
+    /// is not (settled with it).
+    pub late: u64,
     /// Records counted before (redelivered): removed from the inbox, nothing changed.
     pub duplicate: u64,
     /// Records no rule of the agreement shares: removed from the inbox.
@@ -128,6 +139,7 @@ impl DrainReport {
 
     fn add(&mut self, other: DrainReport) {
         self.counted += other.counted;
+        self.late += other.late;
         self.duplicate += other.duplicate;
         self.not_shared += other.not_shared;
         self.unassigned += other.unassigned;
@@ -220,6 +232,7 @@ impl PartnerActor {
         let m = &self.shared.metrics.records;
         for (outcome, n) in [
             ("counted", report.counted),
+            ("late", report.late),
             ("duplicate", report.duplicate),
             ("not_shared", report.not_shared),
             ("unassigned", report.unassigned),
@@ -259,6 +272,20 @@ impl PartnerActor {
         }
     }
 
+    /// Whether `month` has a statement for this partner (cached for one chunk).
+    fn settled(&self, cache: &mut HashMap<Date, bool>, month: Date) -> Result<bool, ActorError> {
+        if let Some(s) = cache.get(&month) {
+            return Ok(*s);
+        }
+        let s = !self
+            .shared
+            .store
+            .statements(&self.id, Some(month))?
+            .is_empty();
+        cache.insert(month, s);
+        Ok(s)
+    }
+
     /// What a chunk does: the report, the write, and the inbox keys it settles.
     fn plan_chunk(
         &mut self,
@@ -273,6 +300,7 @@ impl PartnerActor {
         // Positions touched by this chunk, with the count read (the write's check).
         let mut positions: BTreeMap<Date, (Position, u64)> = BTreeMap::new();
         let mut items: Vec<StoredShare> = Vec::new();
+        let mut settled: HashMap<Date, bool> = HashMap::new();
         for (key, bytes) in rows {
             let inbox: InboxRecord = match serde_json::from_slice(bytes) {
                 Ok(r) => r,
@@ -287,7 +315,46 @@ impl PartnerActor {
                 report.unassigned += 1;
                 continue;
             };
-            let period_start = record.start.first_of_month();
+            // A record of a month already settled (its statement issued) is settled with the
+            // first later month that is not: it is counted into that month's position.
+            let own_month = record.start.first_of_month();
+            let mut period_start = own_month;
+            let mut visited = vec![own_month];
+            while self.settled(&mut settled, period_start)? {
+                period_start = next_month(period_start)?;
+                visited.push(period_start);
+            }
+            // The durable dedupe index: a counted item has its share stored (in its own month,
+            // or in a later one if it came late).
+            let mut seen = false;
+            for month in &visited {
+                if store
+                    .item_share(&id, *month, record.cdr_id.as_str())?
+                    .is_some()
+                {
+                    seen = true;
+                    break;
+                }
+            }
+            if seen {
+                report.duplicate += 1;
+                done.push(key.clone());
+                continue;
+            }
+            let late = period_start != own_month;
+            let month_end = next_month(period_start)?;
+            // The agreement of the month the record is settled with (for a late record, it
+            // may not be the one of its day; none: it waits for one).
+            let Some(of_month) = (if late {
+                agreements
+                    .iter()
+                    .find(|a| a.from < month_end && a.to.is_none_or(|to| to > period_start))
+            } else {
+                Some(agreement)
+            }) else {
+                report.unassigned += 1;
+                continue;
+            };
             let position = match positions.get_mut(&period_start) {
                 Some((p, _)) => p,
                 None => {
@@ -298,13 +365,9 @@ impl PartnerActor {
                             (p, count)
                         }
                         None => {
-                            let end =
-                                record.start.last_of_month().tomorrow().map_err(|e| {
-                                    ActorError::Unavailable(format!("period end: {e}"))
-                                })?;
-                            let period = Period::new(period_start, end)
+                            let period = Period::new(period_start, month_end)
                                 .map_err(|e| ActorError::Unavailable(format!("period: {e}")))?;
-                            (Position::new(agreement, period), 0)
+                            (Position::new(of_month, period), 0)
                         }
                     };
                     &mut positions.entry(period_start).or_insert((position, count)).0
@@ -318,16 +381,15 @@ impl PartnerActor {
                 ));
                 continue;
             }
-            // The durable dedupe index: a counted item has its share stored.
-            if store
-                .item_share(&id, period_start, record.cdr_id.as_str())?
-                .is_some()
-            {
-                report.duplicate += 1;
-                done.push(key.clone());
-                continue;
+            let accumulated = if late {
+                position.accumulate_late(agreement, &record)
+            } else {
+                position.accumulate(agreement, &record)
+            };
+            if late && matches!(accumulated, Ok(Accumulated::Counted(_))) {
+                report.late += 1;
             }
-            match position.accumulate(agreement, &record) {
+            match accumulated {
                 Ok(Accumulated::Counted(share)) => {
                     report.counted += 1;
                     items.push(StoredShare {

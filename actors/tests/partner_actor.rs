@@ -267,6 +267,95 @@ async fn the_inbox_is_counted_once_and_what_cannot_be_shared_waits() {
     let position = store.position(&acme, date(2026, 3, 1)).unwrap().unwrap();
     assert_eq!((position.counted, position.counted_records.len()), (3, 0));
 
+    // March is settled (its statement issued): a March record arriving now is settled with
+    // April. The agreement ends with March, so it waits; with an April agreement it is counted
+    // into April's position under the terms of its own day.
+    let mut statement = tollgate_domain::partner::build_statement(
+        &position,
+        &agreement(Some(date(2026, 4, 1))),
+        None,
+    )
+    .unwrap();
+    statement.number = Some("SB-2026-000001".into());
+    store
+        .commit(PartnerWrite {
+            statements: vec![statement],
+            ..PartnerWrite::default()
+        })
+        .unwrap();
+    charge(
+        &ledger,
+        vec![(
+            "acme",
+            "c9",
+            record("c9", "music-plus", "2026-03-30T10:00:00Z", dec!(10.00), eur),
+        )],
+    );
+    let report = router.drain(&acme).await.unwrap();
+    // c4, c6 and c9 wait: c4 and c9 are late (March settled) and April has no agreement yet.
+    assert_eq!((report.counted, report.unassigned), (0, 3), "{report:?}");
+    let mut april = agreement(None);
+    april.id = "agr-acme-april".into();
+    april.from = date(2026, 4, 1);
+    april.versions = vec![april.versions[0].clone()];
+    april.versions[0].valid_from = date(2026, 4, 1);
+    april.versions[0].shares[0].value = ShareValue::Percent(dec!(50));
+    store
+        .commit(PartnerWrite {
+            agreements: vec![(april, 0)],
+            ..PartnerWrite::default()
+        })
+        .unwrap();
+    // c6 (April 2nd) is counted under the April agreement; c9 is shared under agr-acme (its
+    // day) but April is settled under agr-acme-april: refused, it waits (as c4, in USD).
+    let report = router.agreements_changed(&acme).await.unwrap();
+    assert_eq!(
+        (report.counted, report.late, report.refused),
+        (1, 0, 2),
+        "{report:?}"
+    );
+    assert_eq!(inbox(&ledger, "acme"), ["c4", "c5", "c9"]);
+
+    // With one open-ended agreement, a late March record is counted into April, at the 35 %
+    // of its own day, and not twice when its row comes again.
+    let gamma = PartnerId::new("gamma");
+    let mut g = agreement(None);
+    g.id = "agr-gamma".into();
+    g.partner = gamma.clone();
+    store
+        .commit(PartnerWrite {
+            agreements: vec![(g.clone(), 0)],
+            ..PartnerWrite::default()
+        })
+        .unwrap();
+    let on_time = record("g1", "music-plus", "2026-03-20T10:00:00Z", dec!(10.00), eur);
+    charge(&ledger, vec![("gamma", "g1", on_time)]);
+    router.drain(&gamma).await.unwrap();
+    let march = store.position(&gamma, date(2026, 3, 1)).unwrap().unwrap();
+    let mut statement = tollgate_domain::partner::build_statement(&march, &g, None).unwrap();
+    statement.number = Some("SB-2026-000002".into());
+    store
+        .commit(PartnerWrite {
+            statements: vec![statement],
+            ..PartnerWrite::default()
+        })
+        .unwrap();
+    let late = record("g2", "music-plus", "2026-03-31T10:00:00Z", dec!(20.00), eur);
+    charge(&ledger, vec![("gamma", "g2", late.clone())]);
+    let report = router.drain(&gamma).await.unwrap();
+    assert_eq!((report.counted, report.late), (1, 1), "{report:?}");
+    assert_eq!(
+        store.position(&gamma, date(2026, 3, 1)).unwrap().unwrap(),
+        march,
+        "the settled month is left as it was settled"
+    );
+    let april_position = store.position(&gamma, date(2026, 4, 1)).unwrap().unwrap();
+    let line = april_position.lines[&ShareTarget::Product("music-plus".into())];
+    assert_eq!((line.records, line.share), (1, dec!(7.0000)));
+    charge(&ledger, vec![("gamma", "g2", late)]);
+    let report = router.drain(&gamma).await.unwrap();
+    assert_eq!((report.counted, report.duplicate), (0, 1), "{report:?}");
+
     // Records of a partner the store does not know wait without waking anything.
     charge(
         &ledger,

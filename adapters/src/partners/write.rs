@@ -113,6 +113,24 @@ pub(super) fn stage(tx: &mut Tx<'_>, w: &PartnerWrite) -> Result<(), PartnerStor
         let key = period_key(&position.partner, position.period.start);
         let stored: Option<Position> = tx.one(POSITIONS, &key)?;
         let current = stored.as_ref().map_or(0, position_count);
+        // A settled period's position stays as it was settled (late records go to a later
+        // period); the write that issues the statement checks the position it was built from.
+        let settled = tx
+            .store
+            .scan_prefix(
+                PARTNER_STATEMENTS,
+                &in_period(&position.partner, position.period.start, ""),
+                1,
+            )
+            .map_err(convert)?;
+        if let Some((_, number)) = settled.first() {
+            return Err(conflict(format!(
+                "position {}/{} is settled (statement {})",
+                position.partner,
+                position.period.start,
+                String::from_utf8_lossy(number)
+            )));
+        }
         if current != *read {
             return Err(conflict(format!(
                 "position {}/{} counts {current} items, not {read}",

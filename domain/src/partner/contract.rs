@@ -621,11 +621,18 @@ fn records(store: &dyn PartnerStore) -> Result<(), String> {
     let amended = agreement("agr-1", "p1", 2)?;
     let mut resolved = dispute("d-1", "p1", "PS-1")?;
     resolved.state = DisputeState::Rejected("no evidence".into());
-    let grown = position("p1", march(), &["r1", "r2", "r3"])?;
+    // March of p1 has a statement (its position is settled): May grows instead.
+    store
+        .commit(PartnerWrite {
+            positions: vec![(position("p1", month(5), &["m1"])?, 0)],
+            ..PartnerWrite::default()
+        })
+        .map_err(|e| format!("a new position is accepted: {e}"))?;
+    let grown = position("p1", month(5), &["m1", "m2", "m3"])?;
     let second = PartnerWrite {
         partners: vec![(partner("p1", 2), 1)],
         agreements: vec![(amended.clone(), 1), (agreement("agr-2", "p3", 1)?, 1)],
-        positions: vec![(grown.clone(), 2)],
+        positions: vec![(grown.clone(), 1)],
         disputes: vec![resolved.clone(), dispute("d-3", "p3", "PS-3")?],
         counters: vec![("statement".into(), 3, 4)],
         ..PartnerWrite::default()
@@ -657,7 +664,8 @@ fn records(store: &dyn PartnerStore) -> Result<(), String> {
 /// with paging.
 fn shares(store: &dyn PartnerStore) -> Result<(), String> {
     let write = PartnerWrite {
-        positions: vec![(position("p2", march(), &["r1"])?, 0)],
+        // (p2's March is settled by PS-3: the position of these shares is June's.)
+        positions: vec![(position("p2", month(6), &["r1"])?, 0)],
         items: vec![
             stored("p1", march(), "r3", 100_368)?,
             stored("p1", march(), "r1", 40_000)?,
@@ -748,7 +756,40 @@ fn shares(store: &dyn PartnerStore) -> Result<(), String> {
             p.counted_records.is_empty() && p.counted == 2 && p.lines == in_memory.lines
         }) && read == Some(in_memory.stored()),
         "a position is stored without its in-memory ids, with its count and lines",
-    )
+    )?;
+    // Once its period has a statement, a position is not replaced (late records go to a later
+    // period); the write that issues the statement may still write it.
+    let settled = in_memory.stored();
+    let mut issue = statement(Some("PS-P9"), "p9", march())?;
+    issue.partner = pid("p9");
+    store
+        .commit(PartnerWrite {
+            positions: vec![(settled.clone(), 2)],
+            statements: vec![issue],
+            ..PartnerWrite::default()
+        })
+        .map_err(|e| format!("a statement with its position is accepted: {e}"))?;
+    let mut grown = settled.clone();
+    grown.counted = 3;
+    match store.commit(PartnerWrite {
+        positions: vec![(grown, 2)],
+        ..PartnerWrite::default()
+    }) {
+        Err(PartnerStoreError::Conflict(_)) => {}
+        other => return Err(format!("a settled position is not replaced, got {other:?}")),
+    }
+    ensure(
+        store.position(&pid("p9"), march().start).map_err(e)? == Some(settled),
+        "a refused write leaves the settled position as it was",
+    )?;
+    let mut april = position("p9", month(4), &["c"])?;
+    april.agreement = "agr-p9".into();
+    store
+        .commit(PartnerWrite {
+            positions: vec![(april, 0)],
+            ..PartnerWrite::default()
+        })
+        .map_err(|e| format!("the next period's position is accepted: {e}"))
 }
 
 /// Statement lifecycle updates, each from the stage read: read back by number and per partner.

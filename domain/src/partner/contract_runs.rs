@@ -48,16 +48,16 @@ pub(super) fn refusals(store: &dyn PartnerStore) -> Result<(), String> {
     })?;
     refused(store, 7, "a position replaced from a stale count", |w| {
         w.positions
-            .push((position("p1", march(), &["r1", "r2", "r3", "r4"])?, 2));
+            .push((position("p1", month(5), &["m1", "m2", "m3", "m4"])?, 2));
         Ok(())
     })?;
     refused(store, 8, "a stored position added as new", |w| {
-        w.positions.push((position("p1", march(), &["r9"])?, 0));
+        w.positions.push((position("p1", month(5), &["m9"])?, 0));
         Ok(())
     })?;
     ensure(
-        store.position(&pid("p1"), march().start).map_err(e)?
-            == Some(position("p1", march(), &["r1", "r2", "r3"])?),
+        store.position(&pid("p1"), month(5).start).map_err(e)?
+            == Some(position("p1", month(5), &["m1", "m2", "m3"])?),
         "a refused position keeps the stored one",
     )?;
     refused(store, 9, "a statement with a stored number", |w| {

@@ -108,6 +108,15 @@ fn check(s: &State, w: &PartnerWrite) -> Result<(), PartnerStoreError> {
                 .get(&(position.partner.clone(), position.period.start))
                 .map_or(0, position_count),
         };
+        if let Some(number) = s.statements.values().find_map(|st| {
+            (st.partner == position.partner && st.period.start == position.period.start)
+                .then(|| st.number.clone().unwrap_or_default())
+        }) {
+            return Err(conflict(format!(
+                "position {}/{} is settled (statement {number})",
+                position.partner, position.period.start
+            )));
+        }
         if current != *read {
             return Err(conflict(format!(
                 "position {}/{} counts {current} items, not {read}",

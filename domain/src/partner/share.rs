@@ -357,6 +357,42 @@ impl Position {
         Ok(Accumulated::Counted(share))
     }
 
+    /// Counts a record of an earlier period whose statement was already issued into this later
+    /// position (so it is settled with this period, once): shared under the version in force
+    /// on the record's own day. A record counted before is a no-op answered `Duplicate`.
+    pub fn accumulate_late(
+        &mut self,
+        agreement: &Agreement,
+        record: &RatedRecord,
+    ) -> Result<Accumulated, PartnerError> {
+        if self.counted_records.contains(&record.cdr_id) {
+            return Ok(Accumulated::Duplicate);
+        }
+        let outside = |message: String| PartnerError::OutsidePosition {
+            item: record.cdr_id.0.clone(),
+            message,
+        };
+        if agreement.id != self.agreement {
+            return Err(outside(format!(
+                "agreement {} is not {}",
+                agreement.id, self.agreement
+            )));
+        }
+        if record.start >= self.period.start {
+            return Err(outside(format!(
+                "{} is not before {}: not a late record",
+                record.start, self.period.start
+            )));
+        }
+        let Some(share) = share_of(agreement, record)? else {
+            return Ok(Accumulated::NotShared);
+        };
+        self.add(&share)?;
+        self.counted += 1;
+        self.counted_records.insert(record.cdr_id.clone());
+        Ok(Accumulated::Counted(share))
+    }
+
     /// Counts a batch all or nothing: every record is checked before any is counted.
     pub fn accumulate_all(
         &mut self,
@@ -683,5 +719,34 @@ mod tests {
             Err(PartnerError::OutsidePosition { .. })
         ));
         assert_eq!(p, before, "a refused reversal changes nothing");
+    }
+
+    #[test]
+    fn a_late_record_is_counted_into_a_later_position_under_its_own_day_s_terms() {
+        let a = mixed();
+        let april = Period {
+            start: date(2026, 4, 1),
+            end: date(2026, 5, 1),
+        };
+        let mut p = Position::new(&a, april);
+        // 2026-03-20 falls under the 35 % version of March 15th.
+        let late = on("late-1", "music-plus", "data", 20, 10, dec!(10.00));
+        let share = counted(p.accumulate_late(&a, &late).unwrap());
+        assert_eq!(share.share.amount, dec!(3.5000));
+        assert_eq!(
+            p.accumulate_late(&a, &late).unwrap(),
+            Accumulated::Duplicate
+        );
+        assert_eq!(p.counted, 1);
+        let mut not_late = late.clone();
+        not_late.cdr_id = CdrId::new("april-1");
+        not_late.start = date(2026, 4, 2);
+        assert!(p.accumulate_late(&a, &not_late).is_err());
+        let mut other = late.clone();
+        other.cdr_id = CdrId::new("late-2");
+        assert!(
+            p.accumulate(&a, &other).is_err(),
+            "the plain path keeps its period check"
+        );
     }
 }

@@ -462,10 +462,12 @@ impl Partners {
                     month_id(run.period.start)
                 ),
             })?;
-        let mut position = match self.store.position(partner, run.period.start)? {
-            Some(p) => p,
-            None => Position::new(agreement, run.period),
-        };
+        let stored = self.store.position(partner, run.period.start)?;
+        // The count the statement is built from: the write is checked against it.
+        let stored_count = stored
+            .as_ref()
+            .map_or(0, tollgate_domain::partner::store::position_count);
+        let mut position = stored.unwrap_or_else(|| Position::new(agreement, run.period));
         if position.agreement != agreement.id {
             return Err(PartnerFailure::State {
                 code: "settlement.agreement_changed",
@@ -540,11 +542,6 @@ impl Partners {
         let seq = self.store.counter(&counter)?;
         statement.assign_number(&template, issued, "", seq + 1)?;
         let number = SmolStr::new(statement.number.as_deref().unwrap_or_default());
-        let stored_count = self
-            .store
-            .position(partner, run.period.start)?
-            .map(|p| tollgate_domain::partner::store::position_count(&p))
-            .unwrap_or(0);
         let mut write = tollgate_domain::partner::PartnerWrite {
             statements: vec![statement.clone()],
             counters: vec![(SmolStr::new(&counter), seq, seq + 1)],
@@ -560,9 +557,10 @@ impl Partners {
             dispute.carried_in = Some(number.clone());
             write.disputes.push(dispute);
         }
-        if tollgate_domain::partner::store::position_count(&position) != stored_count {
-            write.positions.push((position, stored_count));
-        }
+        // Always written, checked against the count read: a record the partner's actor counted
+        // meanwhile makes this write conflict and the statement is built again; after it,
+        // the store refuses the actor's writes to this settled month (late records go on).
+        write.positions.push((position, stored_count));
         write.audit.push(AuditRecord::new(
             now,
             "settlement",
