@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tollgate_domain::finance::FinancialPeriod;
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::partner::reconcile::Compared;
 use tollgate_domain::partner::store::ReportProblem;
@@ -31,7 +32,7 @@ use super::payments::actor;
 use crate::partners::review::{
     DisputeDecision, NewDispute, StatementDetail, claim_format, parse_tolerance, upload_text,
 };
-use crate::partners::{month_id, month_start, off_thread};
+use crate::partners::{month, off_thread};
 
 /// A statement in a list.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +55,7 @@ fn summary(statement: PartnerStatement) -> StatementSummary {
     StatementSummary {
         number: statement.number.clone().unwrap_or_default(),
         stage: statement.stage().to_string(),
-        period: month_id(statement.period.start).to_string(),
+        period: FinancialPeriod::id_of(statement.period.start).to_string(),
         statement,
     }
 }
@@ -123,7 +124,11 @@ pub async fn list(
     id: web::Path<String>,
     query: web::Query<StatementQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let start = query.period.as_deref().map(month_start).transpose()?;
+    let start = query
+        .period
+        .as_deref()
+        .map(|p| month(p).map(|m| m.start))
+        .transpose()?;
     let partners = state.partners.clone();
     let id = PartnerId::new(id.into_inner());
     let statements = off_thread(move || partners.partner_statements(&id, start)).await?;

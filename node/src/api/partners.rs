@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use tollgate_domain::billing::Amount;
+use tollgate_domain::finance::FinancialPeriod;
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::partner::statement::StatementTax;
 use tollgate_domain::partner::{
@@ -23,7 +24,7 @@ use super::page::{PageQuery, next_cursor};
 use super::payments::actor;
 use crate::partners::admin::{NewAgreement, VersionTerms};
 use crate::partners::settlement::agreement_for;
-use crate::partners::{PartnerFailure, month_id, month_start, off_thread};
+use crate::partners::{PartnerFailure, month, month_of, off_thread};
 
 /// Create a partner.
 #[utoipa::path(tag = "partners", request_body(content = Object, description = "The partner: id, legal_name, contacts, tax_id, bank_reference (IBAN), status, tax {category, jurisdiction}"),
@@ -278,36 +279,24 @@ pub async fn position(
 ) -> Result<HttpResponse, ApiError> {
     let partners = state.partners.clone();
     let id = PartnerId::new(id.into_inner());
-    let start = match &query.period {
-        Some(p) => month_start(p)?,
-        None => partners.date_of(partners.now()).first_of_month(),
+    let period = match &query.period {
+        Some(p) => month(p)?,
+        None => month_of(partners.date_of(partners.now()))?,
     };
-    {
+    let start = period.start;
+    // Unknown partners are 404 before anything starts an actor for them.
+    let record = {
         let p = partners.clone();
         let i = id.clone();
-        off_thread(move || p.partner(&i).map(|_| ())).await?;
-    }
+        off_thread(move || p.partner(&i)).await?
+    };
     let report = partners
         .router
         .drain(&id)
         .await
         .map_err(PartnerFailure::from)?;
     let view = off_thread(move || {
-        let record = partners.partner(&id)?;
         let agreements = partners.store.agreements(&id)?;
-        let end = start
-            .last_of_month()
-            .tomorrow()
-            .map_err(|e| PartnerFailure::Refused {
-                code: "period.invalid",
-                message: e.to_string(),
-            })?;
-        let period = tollgate_domain::billing::Period::new(start, end).map_err(|e| {
-            PartnerFailure::Refused {
-                code: "period.invalid",
-                message: e.to_string(),
-            }
-        })?;
         let agreement = agreement_for(&agreements, &period);
         let position = partners.store.position(&id, start)?;
         let statements = partners
@@ -318,7 +307,7 @@ pub async fn position(
             .collect();
         let mut view = PositionView {
             partner: id.to_string(),
-            period: month_id(start).to_string(),
+            period: FinancialPeriod::id_of(start).to_string(),
             agreement: agreement.map(|a| a.id.to_string()),
             currency: agreement.map(|a| a.currency.to_string()),
             records: 0,

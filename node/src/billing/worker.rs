@@ -26,6 +26,7 @@ use tollgate_domain::ids::AccountId;
 use tollgate_domain::ledger::{Mode, StoreError};
 
 use super::Billing;
+use crate::workers::{JobEnd, settle};
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,40 +239,24 @@ pub async fn handle(billing: Arc<Billing>, delivery: Delivery) {
         ItemOutcome::Retry(_) => "retried",
     };
     billing.metrics.items.with_label_values(&[label]).inc();
-    let settled = match &outcome {
-        ItemOutcome::Billed(_) | ItemOutcome::AlreadyDone(_) => delivery.ack().await,
-        ItemOutcome::Failed { reason, message } => delivery.dead_letter(reason, message).await,
-        ItemOutcome::Retry(why) if job.attempt + 1 >= billing.attempts_max => {
-            let reason = "storage.io";
-            let message = format!("gave up after {} attempts: {why}", job.attempt + 1);
-            let b = billing.clone();
-            let (run, p, m) = (job.run_id.clone(), payer.clone(), message.clone());
-            let recorded = tokio::task::spawn_blocking(move || {
-                b.runs.fail_item(&run, &p, reason, &m, b.clock.now())
-            })
-            .await;
-            match recorded {
-                Ok(Ok(())) => delivery.dead_letter(reason, &message).await,
-                _ => delivery.requeue().await,
-            }
-        }
-        ItemOutcome::Retry(why) => {
-            eprintln!(
-                "billing: run {} payer {}: {why}; requeued (attempt {})",
-                job.run_id,
-                job.item_key,
-                job.attempt + 1
-            );
-            delivery.requeue().await
-        }
+    let end = match outcome {
+        ItemOutcome::Billed(_) | ItemOutcome::AlreadyDone(_) => JobEnd::Done,
+        ItemOutcome::Failed { reason, message } => JobEnd::Failed { reason, message },
+        ItemOutcome::Retry(why) => JobEnd::Retry(why),
     };
-    if let Err(e) = settled {
-        // The job comes back (redelivery); the store answers it with what is already durable.
-        eprintln!(
-            "billing: run {} payer {}: job not settled ({e}); it will be delivered again",
-            job.run_id, job.item_key
-        );
-    }
+    let what = format!("billing: run {} payer {}", job.run_id, job.item_key);
+    let b = billing.clone();
+    settle(
+        delivery,
+        end,
+        billing.attempts_max,
+        &what,
+        move |reason, message| {
+            b.runs
+                .fail_item(&job.run_id, &payer, reason, message, b.clock.now())
+        },
+    )
+    .await;
 }
 
 /// The worker actor: one consumer of bill-cycle jobs; each delivery is billed in its own task,

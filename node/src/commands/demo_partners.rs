@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
+use tollgate_domain::finance::FinancialPeriod;
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::money::Currency;
 use tollgate_domain::partner::{Partner, PartnerStatus, ShareRule, ShareTarget, ShareValue};
 
 use crate::partners::admin::{NewAgreement, VersionTerms};
-use crate::partners::{Caller, Partners, month_id, off_thread};
+use crate::partners::{Caller, Partners, off_thread};
 
 fn caller() -> Caller {
     Caller {
@@ -92,13 +93,16 @@ pub async fn positions(partners: Arc<Partners>) -> Result<String, String> {
         let line = off_thread(move || {
             let start = p.date_of(p.now()).first_of_month();
             let Some(position) = p.store.position(&id, start)? else {
-                return Ok(format!("  {id} {}: nothing shared yet", month_id(start)));
+                return Ok(format!(
+                    "  {id} {}: nothing shared yet",
+                    FinancialPeriod::id_of(start)
+                ));
             };
             let records: u64 = position.lines.values().map(|l| l.records).sum();
             let exact: Decimal = position.lines.values().map(|l| l.share).sum();
             Ok(format!(
                 "  {id} {}: {records} records, share {} {exact} (statement {} {})",
-                month_id(start),
+                FinancialPeriod::id_of(start),
                 position.currency,
                 position.currency,
                 exact.round_dp_with_strategy(

@@ -25,6 +25,7 @@ use tollgate_domain::ids::AccountId;
 
 use super::payments::Actor as Caller;
 use super::{Finance, FinanceFailure, off_thread};
+use crate::workers::{JobEnd, settle};
 
 /// A request to start a collection run.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -403,39 +404,27 @@ pub async fn handle(finance: Arc<Finance>, delivery: Delivery) {
         ItemOutcome::Retry(_) => "retried",
     };
     finance.metrics.items.with_label_values(&[label]).inc();
-    let settled = match &outcome {
-        ItemOutcome::Processed(_) | ItemOutcome::AlreadyDone => delivery.ack().await,
-        ItemOutcome::Failed { reason, message } => delivery.dead_letter(reason, message).await,
-        ItemOutcome::Retry(why) if job.attempt + 1 >= finance.attempts_max => {
-            let reason = "storage.io";
-            let message = format!("gave up after {} attempts: {why}", job.attempt + 1);
-            let f = finance.clone();
-            let (run, a, m) = (job.run_id.clone(), account.clone(), message.clone());
-            let recorded = tokio::task::spawn_blocking(move || {
-                f.store.fail_collection_item(&run, &a, reason, &m, f.now())
-            })
-            .await;
-            match recorded {
-                Ok(Ok(())) => delivery.dead_letter(reason, &message).await,
-                _ => delivery.requeue().await,
-            }
-        }
-        ItemOutcome::Retry(why) => {
-            eprintln!(
-                "finance: collection run {} account {}: {why}; requeued (attempt {})",
-                job.run_id,
-                job.item_key,
-                job.attempt + 1
-            );
-            delivery.requeue().await
-        }
+    let end = match outcome {
+        ItemOutcome::Processed(_) | ItemOutcome::AlreadyDone => JobEnd::Done,
+        ItemOutcome::Failed { reason, message } => JobEnd::Failed { reason, message },
+        ItemOutcome::Retry(why) => JobEnd::Retry(why),
     };
-    if let Err(e) = settled {
-        eprintln!(
-            "finance: collection run {} account {}: job not settled ({e}); it will be delivered again",
-            job.run_id, job.item_key
-        );
-    }
+    let what = format!(
+        "finance: collection run {} account {}",
+        job.run_id, job.item_key
+    );
+    let f = finance.clone();
+    settle(
+        delivery,
+        end,
+        finance.attempts_max,
+        &what,
+        move |reason, message| {
+            f.store
+                .fail_collection_item(&job.run_id, &account, reason, message, f.now())
+        },
+    )
+    .await;
 }
 
 /// The collection worker actor: one consumer of collection jobs, each delivery handled in its

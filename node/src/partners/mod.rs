@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use smol_str::SmolStr;
 use tollgate_actors::{ActorError, PartnerRouter};
 use tollgate_adapters::jobs::JobQueue;
+use tollgate_domain::billing::Period;
 use tollgate_domain::billing::run::BillRunStore;
 use tollgate_domain::billing::store::CustomerStore;
-use tollgate_domain::finance::FinanceStore;
+use tollgate_domain::finance::{FinanceStore, FinancialPeriod};
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::ledger::StoreError;
 use tollgate_domain::partner::store::PartnerStoreError;
@@ -270,24 +270,20 @@ pub async fn off_thread<T: Send + 'static>(
         .map_err(|e| PartnerFailure::Store(StoreError::Io(format!("partner task failed: {e}"))))?
 }
 
-/// The first day of the month `text` (`YYYY-MM`), or `period.invalid`.
-pub fn month_start(text: &str) -> Result<Date, PartnerFailure> {
-    let bad = || PartnerFailure::Refused {
-        code: "period.invalid",
-        message: format!("period {text:?} is not a month YYYY-MM"),
-    };
-    let (y, m) = text.split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.len() != 2 {
-        return Err(bad());
-    }
-    let (y, m) = (
-        y.parse::<i16>().map_err(|_| bad())?,
-        m.parse::<i8>().map_err(|_| bad())?,
-    );
-    Date::new(y, m, 1).map_err(|_| bad())
+/// The month `text` (`YYYY-MM`) as a settlement period (the financial period's days), or
+/// `period.invalid`.
+pub fn month(text: &str) -> Result<Period, PartnerFailure> {
+    let p = FinancialPeriod::new(text).map_err(|e| PartnerFailure::Refused {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    Ok(Period {
+        start: p.start,
+        end: p.end,
+    })
 }
 
-/// `YYYY-MM` of a month's first day.
-pub fn month_id(start: Date) -> SmolStr {
-    smol_str::format_smolstr!("{:04}-{:02}", start.year(), start.month())
+/// The month containing `day` as a settlement period.
+pub fn month_of(day: Date) -> Result<Period, PartnerFailure> {
+    month(&FinancialPeriod::id_of(day))
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use tollgate_domain::admin::AuditRecord;
 use tollgate_domain::billing::{Amount, NumberTemplate};
+use tollgate_domain::finance::FinancialPeriod;
 use tollgate_domain::ids::PartnerId;
 use tollgate_domain::money::Money;
 use tollgate_domain::partner::reconcile::CLAIM_AMOUNT_MAX;
@@ -32,7 +33,7 @@ use tollgate_domain::partner::{
 };
 use utoipa::ToSchema;
 
-use super::{Caller, PartnerFailure, Partners, month_id};
+use super::{Caller, PartnerFailure, Partners};
 
 /// Numbering of partner credit notes (corrections of a self-billing document in the partner's
 /// favour, issued when a dispute is resolved by one).
@@ -284,7 +285,7 @@ pub fn render_document(partner: &Partner, statement: &PartnerStatement) -> Strin
         "Period:          {} to {} ({})",
         statement.period.start,
         last_day,
-        month_id(statement.period.start)
+        FinancialPeriod::id_of(statement.period.start)
     );
     let _ = writeln!(out, "Currency:        {}", statement.currency);
     let _ = writeln!(out);

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::{Actor, AsyncContext, Context, Supervised};
-use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use tollgate_adapters::jobs::{Delivery, Job, JobKind};
@@ -21,7 +20,7 @@ use tollgate_domain::admin::AuditRecord;
 use tollgate_domain::billing::Amount;
 use tollgate_domain::billing::run::{InvoiceFilter, RunState};
 use tollgate_domain::billing::{NumberTemplate, Period};
-use tollgate_domain::finance::PeriodState;
+use tollgate_domain::finance::{FinancialPeriod, PeriodState};
 use tollgate_domain::ids::{CustomerId, PartnerId};
 use tollgate_domain::partner::statement::{
     StatementAdjustment, StatementTax, build_statement_with,
@@ -32,7 +31,8 @@ use tollgate_domain::partner::{
 };
 use utoipa::ToSchema;
 
-use super::{Caller, PartnerFailure, Partners, month_id, month_start, off_thread};
+use super::{Caller, PartnerFailure, Partners, month, off_thread};
+use crate::workers::{JobEnd, settle};
 
 /// Numbering of self-billing documents (partner statements).
 pub const STATEMENT_NUMBERS: &str = "SB-{yyyy}-{seq:06}";
@@ -80,20 +80,6 @@ pub enum ItemOutcome {
     Retry(String),
 }
 
-fn month_of(start: Date) -> Result<Period, PartnerFailure> {
-    let end = start
-        .last_of_month()
-        .tomorrow()
-        .map_err(|e| PartnerFailure::Refused {
-            code: "period.invalid",
-            message: e.to_string(),
-        })?;
-    Period::new(start, end).map_err(|e| PartnerFailure::Refused {
-        code: "period.invalid",
-        message: e.to_string(),
-    })
-}
-
 /// The agreement of `agreements` whose term covers a day of `period` (terms of one partner
 /// never overlap: see [`super::admin`]).
 pub fn agreement_for<'a>(agreements: &'a [Agreement], period: &Period) -> Option<&'a Agreement> {
@@ -119,7 +105,7 @@ impl Partners {
                         code: "settlement.no_agreement",
                         message: format!(
                             "partner {id} has no agreement covering {}",
-                            month_id(period.start)
+                            FinancialPeriod::id_of(period.start)
                         ),
                     });
                 }
@@ -162,8 +148,8 @@ impl Partners {
                 message: "the key must be 1 to 128 printable characters".into(),
             });
         }
-        let period = month_of(month_start(&request.period)?)?;
-        let month = month_id(period.start);
+        let period = month(&request.period)?;
+        let month = FinancialPeriod::id_of(period.start);
         if let Some(existing) = self.settlement_run_by_key(key)? {
             if existing.period != period {
                 return Err(PartnerFailure::State {
@@ -171,7 +157,7 @@ impl Partners {
                     message: format!(
                         "key {key:?} was used for run {} of {}; use a new key",
                         existing.id,
-                        month_id(existing.period.start)
+                        FinancialPeriod::id_of(existing.period.start)
                     ),
                 });
             }
@@ -459,7 +445,7 @@ impl Partners {
                 code: "settlement.no_agreement",
                 message: format!(
                     "partner {partner} has no agreement covering {}",
-                    month_id(run.period.start)
+                    FinancialPeriod::id_of(run.period.start)
                 ),
             })?;
         let stored = self.store.position(partner, run.period.start)?;
@@ -473,7 +459,7 @@ impl Partners {
                 code: "settlement.agreement_changed",
                 message: format!(
                     "the {} position is under agreement {}, the month under {}",
-                    month_id(run.period.start),
+                    FinancialPeriod::id_of(run.period.start),
                     position.agreement,
                     agreement.id
                 ),
@@ -570,7 +556,7 @@ impl Partners {
             None,
             Some(serde_json::json!({
                 "run": run.id,
-                "period": month_id(run.period.start),
+                "period": FinancialPeriod::id_of(run.period.start),
                 "statement": number,
                 "net": statement.net.money.amount.to_string(),
                 "total": statement.total.money.amount.to_string(),
@@ -610,39 +596,27 @@ pub async fn handle(partners: Arc<Partners>, delivery: Delivery) {
         ItemOutcome::Retry(_) => "retried",
     };
     partners.metrics.items.with_label_values(&[label]).inc();
-    let settled = match &outcome {
-        ItemOutcome::Settled(_) | ItemOutcome::AlreadyDone => delivery.ack().await,
-        ItemOutcome::Failed { reason, message } => delivery.dead_letter(reason, message).await,
-        ItemOutcome::Retry(why) if job.attempt + 1 >= partners.attempts_max => {
-            let reason = "storage.io";
-            let message = format!("gave up after {} attempts: {why}", job.attempt + 1);
-            let p = partners.clone();
-            let (run, id, m) = (job.run_id.clone(), partner.clone(), message.clone());
-            let recorded = tokio::task::spawn_blocking(move || {
-                p.store.fail_settlement_item(&run, &id, reason, &m, p.now())
-            })
-            .await;
-            match recorded {
-                Ok(Ok(())) => delivery.dead_letter(reason, &message).await,
-                _ => delivery.requeue().await,
-            }
-        }
-        ItemOutcome::Retry(why) => {
-            eprintln!(
-                "partners: settlement run {} partner {}: {why}; requeued (attempt {})",
-                job.run_id,
-                job.item_key,
-                job.attempt + 1
-            );
-            delivery.requeue().await
-        }
+    let end = match outcome {
+        ItemOutcome::Settled(_) | ItemOutcome::AlreadyDone => JobEnd::Done,
+        ItemOutcome::Failed { reason, message } => JobEnd::Failed { reason, message },
+        ItemOutcome::Retry(why) => JobEnd::Retry(why),
     };
-    if let Err(e) = settled {
-        eprintln!(
-            "partners: settlement run {} partner {}: job not settled ({e}); it will be delivered again",
-            job.run_id, job.item_key
-        );
-    }
+    let what = format!(
+        "partners: settlement run {} partner {}",
+        job.run_id, job.item_key
+    );
+    let p = partners.clone();
+    settle(
+        delivery,
+        end,
+        partners.attempts_max,
+        &what,
+        move |reason, message| {
+            p.store
+                .fail_settlement_item(&job.run_id, &partner, reason, message, p.now())
+        },
+    )
+    .await;
 }
 
 /// The settlement worker actor: one consumer of settlement jobs, each delivery handled in its
