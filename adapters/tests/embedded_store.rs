@@ -334,7 +334,7 @@ fn invalid_requests_are_refused_with_a_code() {
     batch.put("shard_epochs", b"k", b"v");
     assert_eq!(store.commit(batch).unwrap_err().code(), "storage.invalid");
     assert_eq!(store.get("", b"k").unwrap_err().code(), "storage.invalid");
-    // redb locks the file: a second store on it is refused, not silently shared.
+    // The directory is locked: a second store on it is refused, not silently shared.
     assert_eq!(
         EmbeddedStore::open(config(&dir)).unwrap_err().code(),
         "storage.io"

@@ -27,8 +27,8 @@ pub const JWT_SUBJECT_CLAIM: &str = "sub";
 pub const JWT_LEEWAY_S: u64 = 30;
 /// `shards.count`.
 pub const SHARDS_COUNT: u64 = 256;
-/// File name of the embedded store inside `node.data_dir` (`storage.embedded.path`).
-pub const EMBEDDED_FILE_NAME: &str = "ledger.redb";
+/// Directory of the embedded store inside `node.data_dir` (`storage.embedded.path`).
+pub const EMBEDDED_FILE_NAME: &str = "ledger";
 /// `storage.scylla.keyspace`.
 pub const SCYLLA_KEYSPACE: &str = "tollgate";
 /// `storage.group_commit.batch_len_max`.

@@ -168,7 +168,7 @@ pub struct RawStorage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageEngineName {
-    /// The embedded durable store (redb), for a single node with no services.
+    /// The embedded durable store (fjall), for a single node with no services.
     Embedded,
     /// A ScyllaDB cluster.
     Scylla,

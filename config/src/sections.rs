@@ -240,7 +240,8 @@ pub enum StorageEngine {
 /// `[storage.embedded]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedConfig {
-    /// Database file (default `<node.data_dir>/ledger.redb`).
+    /// Database directory (default `<node.data_dir>/ledger`; a redb file of an earlier version
+    /// at this path or at `<path>.redb` is migrated into it on start).
     pub path: PathBuf,
 }
 

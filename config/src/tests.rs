@@ -32,7 +32,7 @@ fn empty_text_is_the_default_single_embedded_node() {
     assert_eq!(
         config.storage.engine,
         StorageEngine::Embedded(EmbeddedConfig {
-            path: PathBuf::from("./tollgate-data/ledger.redb")
+            path: PathBuf::from("./tollgate-data/ledger")
         })
     );
     assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");

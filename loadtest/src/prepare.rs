@@ -43,7 +43,7 @@ pub fn config_text(dir: &Path, listen: SocketAddr) -> String {
         listen = quoted(&listen.to_string()),
         catalogue = path("catalogue.toml"),
         subscribers = path("subscribers.toml"),
-        ledger = path("data/ledger.redb"),
+        ledger = path("data/ledger"),
         hash = quoted(&crate::client::sha256_hex(
             crate::client::token().as_bytes()
         )),

@@ -30,7 +30,7 @@ const NUMBER: &str = "SB-2026-000001";
 /// 370.368 of share, 370.37 on the statement.
 fn seed(files: &NodeFiles) {
     std::fs::create_dir_all(files.dir.path().join("data")).unwrap();
-    let path = files.dir.path().join("data/ledger.redb");
+    let path = files.dir.path().join("data/ledger");
     let engine = Arc::new(EmbeddedStore::open(StoreConfig::new(path)).unwrap());
     let store = EmbeddedPartnerStore::new(engine);
     let eur = Currency::from_code("EUR").unwrap();

@@ -175,10 +175,19 @@ pub(crate) fn add_counters(stored: &[i64], deltas: &[i64]) -> Vec<u8> {
     out
 }
 
-/// A user table name is non-empty and is not the internal epoch table.
+/// The longest table name the engine takes.
+const TABLE_NAME_LEN_MAX: usize = 255;
+
+/// A user table name is non-empty, at most 255 bytes and is not the internal epoch table.
 pub(crate) fn validate_table_name(table: &str) -> Result<(), StoreError> {
     if table.is_empty() {
         return Err(StoreError::invalid("table name is empty"));
+    }
+    if table.len() > TABLE_NAME_LEN_MAX {
+        return Err(StoreError::invalid(format!(
+            "table name of {} bytes is longer than {TABLE_NAME_LEN_MAX}",
+            table.len()
+        )));
     }
     if table == SHARD_EPOCHS_TABLE {
         return Err(StoreError::invalid(format!(

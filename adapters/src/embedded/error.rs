@@ -1,6 +1,7 @@
-//! The storage error enum and the conversion of redb's errors into it.
+//! The storage error enum and the conversion of the engines' errors into it (fjall, and redb
+//! for databases written by earlier versions, which are migrated on open).
 //!
-//! redb types never cross this module's edge: callers see [`StoreError`] with a stable
+//! Vendor types never cross this module's edge: callers see [`StoreError`] with a stable
 //! [`StoreError::code`] that the API, logs and metric labels can use.
 
 /// Everything that can go wrong in the embedded store.
@@ -76,7 +77,7 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
-/// Converts a vendor error into a [`StoreError`]; crate-private so redb stays out of the API.
+/// Converts a vendor error into a [`StoreError`]; crate-private so vendors stay out of the API.
 pub(crate) trait IntoStoreError {
     /// The Tollgate view of this vendor error.
     fn into_store_error(self) -> StoreError;
@@ -91,6 +92,26 @@ pub(crate) trait StoreResultExt<T> {
 impl<T, E: IntoStoreError> StoreResultExt<T> for Result<T, E> {
     fn store(self) -> Result<T, StoreError> {
         self.map_err(IntoStoreError::into_store_error)
+    }
+}
+
+impl IntoStoreError for fjall::Error {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            fjall::Error::Io(error) => StoreError::io(error.to_string()),
+            fjall::Error::Storage(fjall::LsmError::Io(error)) => StoreError::io(error.to_string()),
+            fjall::Error::Poisoned => StoreError::io(
+                "an earlier write to disk failed and the store stopped taking writes; \
+                 restart the node (it recovers from the journal)",
+            ),
+            fjall::Error::Locked => {
+                StoreError::io("the database directory is in use by another process")
+            }
+            fjall::Error::KeyspaceDeleted => StoreError::io("the table was deleted"),
+            other => StoreError::Corrupt {
+                message: other.to_string(),
+            },
+        }
     }
 }
 

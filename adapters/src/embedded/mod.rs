@@ -1,8 +1,9 @@
 //! The embedded durable store: the default backend, so `tollgate run` needs no services.
 //!
-//! One redb file, one writer thread doing group commit: callers on any thread hand a
-//! [`WriteBatch`] to [`EmbeddedStore::commit`]; the writer merges the queued batches into one
-//! write transaction, fsyncs it once and answers every caller. A batch is acknowledged only once
+//! One fjall database (a journal and one LSM tree per table, in a directory), one writer thread
+//! doing group commit: callers on any thread hand a [`WriteBatch`] to [`EmbeddedStore::commit`];
+//! the writer merges the queued batches into one atomic write, fsyncs its journal record once
+//! and answers every caller. A batch is acknowledged only once
 //! it is durable (invariant 2, nothing is lost), and a batch carrying a stale ownership epoch is
 //! refused alone (invariant 5, fencing). Design and guarantees: `docs/storage.md`.
 
@@ -10,8 +11,10 @@ mod batch;
 mod completion;
 mod error;
 mod fsync;
+mod migrate;
 mod stats;
 mod store;
+mod tables;
 mod writer;
 
 #[cfg(test)]

@@ -7,13 +7,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use redb::{Database, ReadableTable, TableError};
+use fjall::{Database, Keyspace};
 
-use super::batch::{WriteBatch, validate_table_name};
+use super::batch::{SHARD_EPOCHS_TABLE, WriteBatch, validate_table_name};
 use super::completion::{self, CommitHandle, CommitReceipt};
 use super::error::{StoreError, StoreResultExt};
 use super::stats::{Counters, StoreStats};
-use super::writer::{EPOCHS, Pending, Request, Writer, user_table};
+use super::tables::Tables;
+use super::writer::{Pending, Request, Writer, decode_epoch, epoch_key};
 
 /// One entry of a scan: `(key, value)`.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -21,7 +22,9 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// Where the database lives and the limits of the group-commit writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// The redb database file (created if absent; its directory must exist).
+    /// The database directory (created if absent; its parent must exist). A database of an
+    /// earlier version (one redb file) at this path, or at `<path>.redb` when the path does not
+    /// exist, is migrated into it on open.
     pub path: PathBuf,
     /// Most batches merged into one transaction.
     pub batch_len_max: usize,
@@ -55,12 +58,13 @@ impl StoreConfig {
     }
 }
 
-/// The embedded durable store: a redb file written by one group-commit thread.
+/// The embedded durable store: an fjall database (a journal and one LSM tree per table) written
+/// by one group-commit thread.
 ///
 /// Share it across threads by reference or `Arc`; dropping it (or [`EmbeddedStore::close`])
-/// commits everything already queued before the file is released.
+/// commits everything already queued before the directory is released.
 pub struct EmbeddedStore {
-    database: Arc<Database>,
+    tables: Arc<Tables>,
     sender: Sender<Request>,
     counters: Arc<Counters>,
     writer: Option<JoinHandle<()>>,
@@ -78,33 +82,58 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the database file, recovering from an unclean shutdown if needed, and
-    /// starts the writer thread.
+    /// Opens (or creates) the database directory, replaying its journal after an unclean
+    /// shutdown, and starts the writer thread. A redb file of an earlier version at the path is
+    /// migrated first (see [`super::migrate`]).
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
         config.validate()?;
-        let database = Database::builder().create(&config.path).store()?;
+        super::migrate::finish_interrupted(&config.path)?;
+        if let Some(file) = super::migrate::legacy_file(&config.path) {
+            super::migrate::from_redb(&file, &config.path)?;
+        }
+        let database = open_database(&config.path)?;
         Self::start(database, config)
     }
 
-    /// Starts the writer over an already opened database (tests use an in-memory backend).
-    pub(crate) fn start(database: Database, config: StoreConfig) -> Result<Self, StoreError> {
+    fn start(database: Database, config: StoreConfig) -> Result<Self, StoreError> {
+        Self::start_writer(database, config, None)
+    }
+
+    /// Like [`EmbeddedStore::open`], with a writer whose commits fail while `failing` is set,
+    /// as if the disk refused them (tests of storage failures).
+    #[cfg(test)]
+    pub(crate) fn open_with_failures(
+        config: StoreConfig,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Self, StoreError> {
         config.validate()?;
-        let database = Arc::new(database);
+        let database = open_database(&config.path)?;
+        Self::start_writer(database, config, Some(failing))
+    }
+
+    fn start_writer(
+        database: Database,
+        config: StoreConfig,
+        failing: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Self, StoreError> {
+        let tables = Arc::new(Tables::new(database));
         let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
         let counters = Arc::new(Counters::default());
         let writer = Writer {
-            database: Arc::clone(&database),
+            tables: Arc::clone(&tables),
             receiver,
             counters: Arc::clone(&counters),
             batch_len_max: config.batch_len_max,
             flush_interval: config.flush_interval,
             transactions_committed: 0,
+            failing,
+            broken: None,
         };
         let writer = std::thread::Builder::new()
             .name("tollgate-store-writer".to_owned())
             .spawn(move || writer.run())?;
         Ok(Self {
-            database,
+            tables,
             sender,
             counters,
             writer: Some(writer),
@@ -112,7 +141,7 @@ impl EmbeddedStore {
         })
     }
 
-    /// The database file.
+    /// The database directory.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
@@ -121,9 +150,9 @@ impl EmbeddedStore {
     /// Makes `batch` durable, blocking until its group has been fsynced.
     ///
     /// `Ok` means the batch survives any crash from now on; `Err(Fenced)` means nothing of it
-    /// was written; `storage.io`/`storage.corrupt` mean nothing of its group was written;
-    /// `storage.closed` leaves it unknown (the writer stopped), so retry with the same
-    /// idempotency keys.
+    /// was written; `storage.io`/`storage.corrupt`/`storage.closed` leave it unknown (the
+    /// journal write of its group may have reached the disk before the failure), so retry with
+    /// the same idempotency keys.
     pub fn commit(&self, batch: WriteBatch) -> Result<CommitReceipt, StoreError> {
         self.commit_async(batch).wait()
     }
@@ -143,16 +172,17 @@ impl EmbeddedStore {
         handle
     }
 
+    fn table(&self, table: &str) -> Result<Option<Keyspace>, StoreError> {
+        validate_table_name(table)?;
+        self.tables.existing(table)
+    }
+
     /// The value of `key` in `table`, as of the last durable commit.
     pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        validate_table_name(table)?;
-        let transaction = self.database.begin_read().store()?;
-        let table = match transaction.open_table(user_table(table)) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(error).store(),
+        let Some(keyspace) = self.table(table)? else {
+            return Ok(None);
         };
-        Ok(table.get(key).store()?.map(|guard| guard.value().to_vec()))
+        Ok(keyspace.get(key).store()?.map(|value| value.to_vec()))
     }
 
     /// Reads up to `limit` rows of `table` in key order, starting after `after` (from the first
@@ -163,44 +193,31 @@ impl EmbeddedStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        validate_table_name(table)?;
-        let transaction = self.database.begin_read().store()?;
-        let table = match transaction.open_table(user_table(table)) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(error).store(),
+        let Some(keyspace) = self.table(table)? else {
+            return Ok(Vec::new());
         };
         let start = match after {
             Some(key) => std::ops::Bound::Excluded(key),
             None => std::ops::Bound::Unbounded,
         };
-        let mut entries = Vec::new();
-        for entry in table
-            .range::<&[u8]>((start, std::ops::Bound::Unbounded))
-            .store()?
-        {
-            if entries.len() >= limit {
-                break;
-            }
-            let (key, value) = entry.store()?;
-            entries.push((key.value().to_vec(), value.value().to_vec()));
-        }
-        Ok(entries)
+        collect(
+            keyspace.range::<&[u8], _>((start, std::ops::Bound::Unbounded)),
+            limit,
+        )
     }
 
     /// The entry of `table` with the greatest key, as of the last durable commit.
     pub fn last(&self, table: &str) -> Result<Option<KeyValue>, StoreError> {
-        validate_table_name(table)?;
-        let transaction = self.database.begin_read().store()?;
-        let table = match transaction.open_table(user_table(table)) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(error).store(),
+        let Some(keyspace) = self.table(table)? else {
+            return Ok(None);
         };
-        Ok(table
-            .last()
-            .store()?
-            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+        match keyspace.last_key_value() {
+            None => Ok(None),
+            Some(guard) => {
+                let (key, value) = guard.into_inner().store()?;
+                Ok(Some((key.to_vec(), value.to_vec())))
+            }
+        }
     }
 
     /// Up to `limit` entries of `table` whose key starts with `prefix`, in key order.
@@ -210,46 +227,31 @@ impl EmbeddedStore {
         prefix: &[u8],
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        validate_table_name(table)?;
-        let transaction = self.database.begin_read().store()?;
-        let table = match transaction.open_table(user_table(table)) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(error).store(),
+        let Some(keyspace) = self.table(table)? else {
+            return Ok(Vec::new());
         };
-        let mut entries = Vec::new();
-        for entry in table.range::<&[u8]>(prefix..).store()? {
-            if entries.len() >= limit {
-                break;
-            }
-            let (key, value) = entry.store()?;
-            if !key.value().starts_with(prefix) {
-                break;
-            }
-            entries.push((key.value().to_vec(), value.value().to_vec()));
-        }
-        Ok(entries)
+        collect(keyspace.prefix(prefix), limit)
     }
 
     /// The durable ownership epoch of `shard` (0 if never set).
     pub fn shard_epoch(&self, shard: u32) -> Result<u64, StoreError> {
-        let transaction = self.database.begin_read().store()?;
-        let epochs = match transaction.open_table(EPOCHS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(error) => return Err(error).store(),
+        let Some(epochs) = self.tables.existing(SHARD_EPOCHS_TABLE)? else {
+            return Ok(0);
         };
-        Ok(epochs.get(shard).store()?.map_or(0, |guard| guard.value()))
+        match epochs.get(epoch_key(shard)).store()? {
+            None => Ok(0),
+            Some(value) => decode_epoch(&value),
+        }
     }
 
-    /// A snapshot of the writer's counters.
+/// A snapshot of the writer's counters.
     #[must_use]
     pub fn stats(&self) -> StoreStats {
         self.counters.snapshot(self.sender.len())
     }
 
     /// Stops accepting commits, commits everything already queued, stops the writer and
-    /// releases the file.
+    /// releases the directory.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.shutdown()
     }
@@ -273,4 +275,27 @@ impl Drop for EmbeddedStore {
         // Errors cannot be reported from drop; `close` reports them.
         let _ignored = self.shutdown();
     }
+}
+
+/// Opens the fjall database at `path`: its journal holds every acknowledged batch (each group is
+/// fsynced before it is answered), so an unclean shutdown loses nothing acknowledged.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    Database::builder(path)
+        // Commits persist the journal themselves (`SyncAll` per group, in the writer).
+        .manual_journal_persist(true)
+        .open()
+        .store()
+}
+
+/// The first `limit` rows of a scan, copied out.
+fn collect(rows: fjall::Iter, limit: usize) -> Result<Vec<KeyValue>, StoreError> {
+    let mut entries = Vec::new();
+    for guard in rows {
+        if entries.len() >= limit {
+            break;
+        }
+        let (key, value) = guard.into_inner().store()?;
+        entries.push((key.to_vec(), value.to_vec()));
+    }
+    Ok(entries)
 }

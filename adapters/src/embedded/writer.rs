@@ -1,24 +1,32 @@
-//! The single writer thread: drains the queue, groups batches, commits each group in one redb
-//! write transaction with an fsync, and answers every caller of the group.
+//! The single writer thread: drains the queue, groups batches, commits each group as one atomic
+//! fjall write batch whose journal write is fsynced before anything of it becomes visible, and
+//! answers every caller of the group.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
+use fjall::{Keyspace, PersistMode};
 
 use super::batch::{Operation, SHARD_EPOCHS_TABLE, WriteBatch, add_counters, decode_counters};
 use super::completion::{CommitReceipt, CommitResult, Completer};
 use super::error::{StoreError, StoreResultExt};
 use super::stats::{Counters, GroupOutcome};
+use super::tables::Tables;
 
-/// The internal table of durable shard epochs: shard -> epoch.
-pub(crate) const EPOCHS: TableDefinition<'static, u32, u64> =
-    TableDefinition::new(SHARD_EPOCHS_TABLE);
+/// The key of `shard` in the epochs table (big-endian, so shards sort numerically).
+pub(crate) fn epoch_key(shard: u32) -> [u8; 4] {
+    shard.to_be_bytes()
+}
 
-/// A user table: raw byte keys (ordered bytewise) to raw byte values.
-pub(crate) fn user_table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
+/// Reads an epoch value (a big-endian `u64`).
+pub(crate) fn decode_epoch(value: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = value.try_into().map_err(|_| StoreError::Corrupt {
+        message: format!("a shard epoch of {} bytes, not 8", value.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 /// A message to the writer thread.
@@ -37,20 +45,26 @@ pub(crate) struct Pending {
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    pub(crate) database: Arc<Database>,
+    pub(crate) tables: Arc<Tables>,
     pub(crate) receiver: Receiver<Request>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) batch_len_max: usize,
     pub(crate) flush_interval: Duration,
     /// Receipts' transaction ids: the number of transactions committed since open.
     pub(crate) transactions_committed: u64,
+    /// Failure injection for tests: while set, every commit fails as if the disk refused it.
+    pub(crate) failing: Option<Arc<AtomicBool>>,
+    /// Set by the first failed commit: the journal may hold part of it and fsync errors are not
+    /// retried (the page cache may have dropped the data), so every later group gets this error
+    /// until the store is reopened and its journal replayed.
+    pub(crate) broken: Option<StoreError>,
 }
 
-/// What applying one group inside a transaction produced.
+/// What applying one group produced.
 struct Applied {
     /// Per batch, in group order: `Err` for a fenced batch, which applied nothing.
     verdicts: Vec<Result<(), StoreError>>,
-    /// `None` when no redb commit was needed (every batch was fenced).
+    /// `None` when nothing was written (every batch was fenced or empty).
     commit_duration: Option<Duration>,
 }
 
@@ -124,8 +138,24 @@ impl Writer {
             group_len,
             ..GroupOutcome::default()
         };
+        let applied = match &self.broken {
+            Some(error) => Err(StoreError::io(format!(
+                "the store stopped taking writes after a failed commit ({error}); restart the node"
+            ))),
+            None => apply_group(
+                &self.tables,
+                group.iter().map(|pending| &pending.batch),
+                self.failing.as_deref(),
+            ),
+        };
+        if let Err(error) = &applied
+            && self.broken.is_none()
+            && matches!(error, StoreError::Io { .. })
+        {
+            self.broken = Some(error.clone());
+        }
         let verdicts: Vec<CommitResult> =
-            match apply_group(&self.database, group.iter().map(|pending| &pending.batch)) {
+            match applied {
                 Ok(applied) => {
                     outcome.commit_duration = applied.commit_duration;
                     if applied.commit_duration.is_some() {
@@ -163,49 +193,140 @@ impl Writer {
     }
 }
 
-/// Applies the batches in order inside one write transaction and commits it with an fsync.
+/// One write of a group, resolved against the writes before it: the final value of the key.
+struct Resolved<'b> {
+    table: usize,
+    key: &'b [u8],
+    value: Option<Vec<u8>>,
+}
+
+/// Applies the non-fenced batches of a group, in order, as one atomic fjall write batch, and
+/// fsyncs its journal write before it is applied (and so before any reader can see it).
 ///
-/// A fenced batch is skipped whole; any other error aborts the transaction, so the group is
-/// all-or-nothing apart from fencing.
+/// A fenced batch is skipped whole; any other error fails the whole group.
 fn apply_group<'b>(
-    database: &Database,
+    tables: &Tables,
     batches: impl ExactSizeIterator<Item = &'b WriteBatch>,
+    failing: Option<&AtomicBool>,
 ) -> Result<Applied, StoreError> {
-    let mut transaction = database.begin_write().store()?;
-    transaction.set_durability(Durability::Immediate);
+    let epochs = tables.create(SHARD_EPOCHS_TABLE)?;
+    // Epochs as raised by earlier batches of this group (not yet in the database).
+    let mut raised: HashMap<u32, u64> = HashMap::new();
     let mut verdicts = Vec::with_capacity(batches.len());
-    {
-        let mut epochs = transaction.open_table(EPOCHS).store()?;
-        let mut tables = UserTables::new();
-        for batch in batches {
-            if let Err(fenced) = check_epochs(&epochs, batch) {
-                verdicts.push(Err(fenced));
-                continue;
-            }
-            apply_batch(&transaction, &mut epochs, &mut tables, batch)?;
-            verdicts.push(Ok(()));
+    // The user tables the group writes to, in order of first use.
+    let mut names: Vec<&'b str> = Vec::new();
+    // (table, key, order) of every write of the accepted batches.
+    let mut writes: Vec<(usize, &'b [u8], usize, &'b Operation)> = Vec::new();
+    for batch in batches {
+        if let Err(fenced) = check_epochs(&epochs, &raised, batch) {
+            verdicts.push(Err(fenced));
+            continue;
         }
+        for operation in &batch.operations {
+            let (table, key) = match operation {
+                Operation::SetEpoch { shard, epoch } => {
+                    let stored = current_epoch(&epochs, &raised, *shard)?;
+                    if *epoch > stored {
+                        raised.insert(*shard, *epoch);
+                    }
+                    continue;
+                }
+                Operation::Put { table, key, .. }
+                | Operation::Delete { table, key }
+                | Operation::AddCounters { table, key, .. } => (table.as_str(), key.as_slice()),
+            };
+            let index = match names.iter().position(|name| *name == table) {
+                Some(index) => index,
+                None => {
+                    names.push(table);
+                    names.len() - 1
+                }
+            };
+            let order = writes.len();
+            writes.push((index, key, order, operation));
+        }
+        verdicts.push(Ok(()));
     }
-    if verdicts.iter().all(Result::is_err) {
-        // Nothing was written: skip the fsync.
-        transaction.abort().store()?;
+    let keyspaces: Vec<Keyspace> = names
+        .iter()
+        .map(|name| tables.create(name))
+        .collect::<Result<_, _>>()?;
+    // Key order (the order of writes to one key kept): the final value of each key, with
+    // counter additions folded onto what the key held before them.
+    writes.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    let mut resolved: Vec<Resolved<'b>> = Vec::with_capacity(writes.len());
+    for (table, key, _, operation) in writes {
+        let same_key = resolved
+            .last()
+            .is_some_and(|last| last.table == table && last.key == key);
+        let before = if same_key {
+            resolved.pop().map(|last| last.value)
+        } else {
+            None
+        };
+        let value = match operation {
+            Operation::Put { value, .. } => Some(value.clone()),
+            Operation::Delete { .. } => None,
+            Operation::AddCounters { deltas, .. } => {
+                let stored = match before {
+                    Some(value) => value,
+                    None => keyspaces[table]
+                        .get(key)
+                        .store()?
+                        .map(|value| value.to_vec()),
+                };
+                let stored = match stored {
+                    None => Vec::new(),
+                    Some(value) => decode_counters(&value).ok_or_else(|| StoreError::Corrupt {
+                        message: format!("counters of {} bytes, not a multiple of 8", value.len()),
+                    })?,
+                };
+                Some(add_counters(&stored, deltas))
+            }
+            // Epoch raises are not among the writes (they were taken out above).
+            Operation::SetEpoch { .. } => before.flatten(),
+        };
+        resolved.push(Resolved { table, key, value });
+    }
+    if resolved.is_empty() && raised.is_empty() {
         return Ok(Applied {
             verdicts,
             commit_duration: None,
         });
     }
+    let mut write = tables
+        .database
+        .batch()
+        .durability(Some(PersistMode::SyncAll));
+    for Resolved { table, key, value } in resolved {
+        match value {
+            Some(value) => write.insert(&keyspaces[table], key, value),
+            None => write.remove(&keyspaces[table], key),
+        }
+    }
+    for (shard, epoch) in raised {
+        write.insert(&epochs, epoch_key(shard), epoch.to_be_bytes());
+    }
+    if failing.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+        return Err(StoreError::io("injected disk failure"));
+    }
     let started = Instant::now();
-    transaction.commit().store()?;
+    write.commit().store()?;
     Ok(Applied {
         verdicts,
         commit_duration: Some(started.elapsed()),
     })
 }
 
-/// `Err(Fenced)` if any epoch check of `batch` fails against the current (in-transaction) state.
-fn check_epochs(epochs: &Table<'_, u32, u64>, batch: &WriteBatch) -> Result<(), StoreError> {
+/// `Err(Fenced)` if any epoch check of `batch` fails against the durable epochs and the raises
+/// of earlier batches of the group.
+fn check_epochs(
+    epochs: &Keyspace,
+    raised: &HashMap<u32, u64>,
+    batch: &WriteBatch,
+) -> Result<(), StoreError> {
     for check in &batch.epoch_checks {
-        let stored = stored_epoch(epochs, check.shard)?;
+        let stored = current_epoch(epochs, raised, check.shard)?;
         if stored > check.epoch {
             return Err(StoreError::Fenced {
                 shard: check.shard,
@@ -217,90 +338,16 @@ fn check_epochs(epochs: &Table<'_, u32, u64>, batch: &WriteBatch) -> Result<(), 
     Ok(())
 }
 
-fn stored_epoch(epochs: &Table<'_, u32, u64>, shard: u32) -> Result<u64, StoreError> {
-    Ok(epochs.get(shard).store()?.map_or(0, |guard| guard.value()))
-}
-
-/// The user tables opened in a transaction, by name: a handful, so a list searched in order is
-/// cheaper than hashing the name of every operation.
-type UserTables<'txn> = Vec<(String, Table<'txn, &'static [u8], &'static [u8]>)>;
-
-fn apply_batch<'txn>(
-    transaction: &'txn WriteTransaction,
-    epochs: &mut Table<'txn, u32, u64>,
-    tables: &mut UserTables<'txn>,
-    batch: &WriteBatch,
-) -> Result<(), StoreError> {
-    // Writes to different keys commute, and a stable sort keeps the order of the writes to one
-    // key: applying them in key order gives the same result, with consecutive inserts landing
-    // on the same B-tree pages (a large batch touches each page once, in order).
-    let mut ordered: Vec<&Operation> = batch.operations.iter().collect();
-    ordered.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-    for operation in ordered {
-        match operation {
-            Operation::Put { table, key, value } => {
-                open_cached(transaction, tables, table)?
-                    .insert(key.as_slice(), value.as_slice())
-                    .store()?;
-            }
-            Operation::Delete { table, key } => {
-                open_cached(transaction, tables, table)?
-                    .remove(key.as_slice())
-                    .store()?;
-            }
-            Operation::AddCounters { table, key, deltas } => {
-                let table = open_cached(transaction, tables, table)?;
-                let stored = match table.get(key.as_slice()).store()? {
-                    None => Vec::new(),
-                    Some(guard) => {
-                        decode_counters(guard.value()).ok_or_else(|| StoreError::Corrupt {
-                            message: format!(
-                                "counters of {} bytes, not a multiple of 8",
-                                guard.value().len()
-                            ),
-                        })?
-                    }
-                };
-                let value = add_counters(&stored, deltas);
-                table.insert(key.as_slice(), value.as_slice()).store()?;
-            }
-            Operation::SetEpoch { shard, epoch } => {
-                if *epoch > stored_epoch(epochs, *shard)? {
-                    epochs.insert(*shard, *epoch).store()?;
-                }
-            }
-        }
+fn current_epoch(
+    epochs: &Keyspace,
+    raised: &HashMap<u32, u64>,
+    shard: u32,
+) -> Result<u64, StoreError> {
+    if let Some(epoch) = raised.get(&shard) {
+        return Ok(*epoch);
     }
-    Ok(())
-}
-
-/// Where an operation goes in a batch's application order: epoch raises first (they touch no
-/// user table), then by table and key.
-fn sort_key(operation: &Operation) -> Option<(&str, &[u8])> {
-    match operation {
-        Operation::SetEpoch { .. } => None,
-        Operation::Put { table, key, .. }
-        | Operation::Delete { table, key }
-        | Operation::AddCounters { table, key, .. } => Some((table.as_str(), key.as_slice())),
+    match epochs.get(epoch_key(shard)).store()? {
+        None => Ok(0),
+        Some(value) => decode_epoch(&value),
     }
-}
-
-/// Opens each user table once per transaction (redb refuses to open a table twice at once).
-fn open_cached<'t, 'txn>(
-    transaction: &'txn WriteTransaction,
-    tables: &'t mut UserTables<'txn>,
-    name: &str,
-) -> Result<&'t mut Table<'txn, &'static [u8], &'static [u8]>, StoreError> {
-    let index = match tables.iter().position(|(open, _)| open == name) {
-        Some(index) => index,
-        None => {
-            let table = transaction.open_table(user_table(name)).store()?;
-            tables.push((name.to_owned(), table));
-            tables.len() - 1
-        }
-    };
-    tables
-        .get_mut(index)
-        .map(|(_, table)| table)
-        .ok_or_else(|| StoreError::io(format!("table `{name}` vanished from the cache")))
 }

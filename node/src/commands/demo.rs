@@ -299,7 +299,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
     config.http.listen = args.listen;
     config.catalogue.path = Some(catalogue_path);
     config.storage.engine = StorageEngine::Embedded(EmbeddedConfig {
-        path: args.data_dir.join("ledger.redb"),
+        path: args.data_dir.join("ledger"),
     });
     // A fresh admin token for this demo run, printed below; only its hash is stored.
     let token = crate::access::new_token("bootstrap").map_err(|e| e.to_string())?;

@@ -58,7 +58,7 @@ impl NodeFiles {
             data = dir.path().join("data").display().to_string(),
             cat = examples().join("catalogue.toml").display().to_string(),
             subs = subscribers.display().to_string(),
-            db = dir.path().join("data/ledger.redb").display().to_string(),
+            db = dir.path().join("data/ledger").display().to_string(),
             hash = sha256_hex(ADMIN_TOKEN.as_bytes()),
         );
         std::fs::write(&config, text).unwrap();
