@@ -291,6 +291,45 @@ fn writes_to_one_key_keep_their_batch_order() {
 }
 
 #[test]
+fn batches_of_one_group_see_each_others_writes_in_queue_order() {
+    // Many batches grouped into one commit (a long flush interval): counter additions, puts,
+    // deletes and epoch raises of earlier batches are what later batches of the group build on.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.flush_interval = Duration::from_millis(300);
+    let store = EmbeddedStore::open(config).unwrap();
+    let mut handles = Vec::new();
+    let mut first = WriteBatch::new();
+    first.put("c", b"k", &7i64.to_be_bytes()).set_epoch(4, 2);
+    handles.push(store.commit_async(first));
+    for i in 0..50i64 {
+        let mut batch = WriteBatch::new();
+        batch.add_counters("c", b"k", &[i]).put("t", b"last", &i.to_be_bytes());
+        if i == 20 {
+            batch.delete("t", b"last");
+        }
+        handles.push(store.commit_async(batch));
+    }
+    let mut stale = WriteBatch::new();
+    stale.expect_epoch(4, 1).put("t", b"stale", b"x");
+    let stale = store.commit_async(stale);
+    let receipts: Vec<_> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+    assert!(
+        receipts.iter().any(|r| r.group_len > 1),
+        "the batches were not grouped: {receipts:?}"
+    );
+    assert_eq!(stale.wait().unwrap_err().code(), "storage.fenced");
+    let counters = store.get("c", b"k").unwrap().unwrap();
+    assert_eq!(
+        tollgate_adapters::embedded::decode_counters(&counters),
+        Some(vec![7 + (0..50).sum::<i64>()])
+    );
+    assert_eq!(store.get("t", b"last").unwrap(), Some(49i64.to_be_bytes().to_vec()));
+    assert_eq!(store.get("t", b"stale").unwrap(), None);
+    assert_eq!(store.shard_epoch(4).unwrap(), 2);
+}
+
+#[test]
 fn repeated_epoch_checks_and_raises_act_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(config(&dir)).unwrap();
