@@ -205,6 +205,13 @@ impl Rules {
     }
 }
 
+/// A record decoder built for one mapping and format.
+enum Decoder {
+    Json(JsonDecoder),
+    /// With the field delimiter.
+    Csv(CsvDecoder, u8),
+}
+
 /// Ingests batches exactly once.
 pub struct Ingestor {
     router: Arc<Router>,
@@ -330,10 +337,25 @@ impl Ingestor {
         self.mappings.get(source).unwrap_or(&self.mapping)
     }
 
+    /// Builds the decoder of `format` for records of `mapping` (once per mapping and batch:
+    /// building one checks the mapping and resolves its time zone).
+    fn decoder(mapping: &CdrMapping, format: &RecordFormat) -> Result<Decoder, (SmolStr, String)> {
+        let bad = |e: tollgate_domain::cdr::MappingError| failed("mediation.bad_mapping", e.to_string());
+        Ok(match format {
+            RecordFormat::Json => Decoder::Json(JsonDecoder::new(mapping).map_err(bad)?),
+            RecordFormat::Csv(header) => {
+                let names: Vec<&str> = header.iter().map(String::as_str).collect();
+                Decoder::Csv(
+                    CsvDecoder::new(mapping, &names).map_err(bad)?,
+                    mapping.delimiter.map_or(b',', |c| c as u8),
+                )
+            }
+        })
+    }
+
     fn decode(
         &self,
-        mapping: &CdrMapping,
-        format: &RecordFormat,
+        decoder: &Result<Decoder, (SmolStr, String)>,
         raw: &[u8],
         now: Timestamp,
     ) -> Result<Cdr, (SmolStr, String)> {
@@ -342,20 +364,13 @@ impl Ingestor {
         }
         let text = std::str::from_utf8(raw)
             .map_err(|e| failed("cdr.bad_encoding", format!("the record is not UTF-8: {e}")))?;
-        let cdr = match format {
-            RecordFormat::Json => {
-                let decoder = JsonDecoder::new(mapping)
-                    .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
-                decoder
-                    .decode_str(text.trim())
-                    .map_err(|e| failed(e.code(), e.to_string()))?
-            }
-            RecordFormat::Csv(header) => {
-                let names: Vec<&str> = header.iter().map(String::as_str).collect();
-                let decoder = CsvDecoder::new(mapping, &names)
-                    .map_err(|e| failed("mediation.bad_mapping", e.to_string()))?;
+        let cdr = match decoder.as_ref().map_err(Clone::clone)? {
+            Decoder::Json(decoder) => decoder
+                .decode_str(text.trim())
+                .map_err(|e| failed(e.code(), e.to_string()))?,
+            Decoder::Csv(decoder, delimiter) => {
                 let mut reader = csv::ReaderBuilder::new()
-                    .delimiter(mapping.delimiter.map_or(b',', |c| c as u8))
+                    .delimiter(*delimiter)
                     .has_headers(false)
                     .flexible(true)
                     .from_reader(text.as_bytes());
@@ -414,18 +429,25 @@ impl Ingestor {
         let mut by_subscriber: HashMap<SubscriberId, (Vec<usize>, Vec<Cdr>)> = HashMap::new();
         // The subscriber of each record that reached an actor (the key of its rated output).
         let mut subscribers: Vec<Option<SubscriberId>> = vec![None; records.len()];
+        // One decoder per mapping in the batch (recycled records may come from other sources).
+        let mut decoders: Vec<(&str, Result<Decoder, (SmolStr, String)>)> = Vec::new();
         for (i, record) in records.iter().enumerate() {
             // A recycled record decodes with the mapping of the source it came from.
-            let mapping = self.mapping_for(
-                record
-                    .recycled
-                    .as_ref()
-                    .map_or(source.as_str(), |row| row.source.as_str()),
-            );
+            let from = record
+                .recycled
+                .as_ref()
+                .map_or(source.as_str(), |row| row.source.as_str());
+            let at = match decoders.iter().position(|(name, _)| *name == from) {
+                Some(at) => at,
+                None => {
+                    decoders.push((from, Self::decoder(self.mapping_for(from), &format)));
+                    decoders.len() - 1
+                }
+            };
             // Decode, enrich, filter (test calls of unknown numbers are dropped, not
             // suspended), then the subscriber must be known; the duplicate key comes last.
             let decoded = self
-                .decode(mapping, &format, &record.raw, now)
+                .decode(&decoders[at].1, &record.raw, now)
                 .map(|cdr| self.rules.enrich(cdr));
             if let Ok(cdr) = &decoded
                 && let Some(rule) = self.rules.filter(cdr)
