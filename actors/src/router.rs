@@ -19,7 +19,13 @@ pub struct Router {
     node: u32,
     arbiters: Vec<ArbiterHandle>,
     actors: Registry,
+    /// Registry size at which stopped actors' entries are swept out next (doubles with the
+    /// number of live actors, so a sweep costs O(1) per started actor).
+    sweep_at: std::sync::atomic::AtomicUsize,
 }
+
+/// Registry size below which stopped actors' entries are not swept.
+const SWEEP_AT_MIN: usize = 4 * 1024;
 
 impl Router {
     /// A router over `arbiters` (one per core) for the shards `node` owns in `shards`.
@@ -35,6 +41,7 @@ impl Router {
             node,
             arbiters,
             actors: Arc::new(Mutex::new(HashMap::new())),
+            sweep_at: std::sync::atomic::AtomicUsize::new(SWEEP_AT_MIN),
         }
     }
 
@@ -83,8 +90,11 @@ impl Router {
             ctx.set_mailbox_capacity(capacity);
             SubscriberActor::new(subscriber, fence, shared, registry)
         });
-        if actors.len() > 4 * 1024 {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        if actors.len() >= self.sweep_at.load(relaxed) {
             actors.retain(|_, a| a.connected());
+            self.sweep_at
+                .store((actors.len() * 2).max(SWEEP_AT_MIN), relaxed);
         }
         actors.insert(id.clone(), addr.clone());
         Ok(addr)

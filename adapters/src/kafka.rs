@@ -8,15 +8,16 @@
 //! write. The source retries a failed batch (with backoff) until it succeeds or the source is
 //! stopped, so a slow or failing store slows consumption and never skips a record.
 //!
-//! One batch is in flight at a time while the next one is read from the broker (double
-//! buffering): fetching overlaps the store's work, yet batches become durable strictly in order,
-//! because the next batch is submitted only after the previous one is durable. After a batch the
+//! Up to [`BATCHES_IN_FLIGHT`] batches are in flight while the next one is read from the broker:
+//! fetching, rating and the store's work overlap, yet batches become durable strictly in order
+//! (the sink commits a batch only after the one submitted before it is durable, and fails it if
+//! that one failed; the source then resubmits the failed batches in order). After a batch the
 //! offset is also committed to the broker's consumer group, only so that standard tooling and
 //! `tollgate_kafka_consumer_lag` see the progress; the broker's offset is never read back.
 //!
 //! Records are read on a dedicated thread with librdkafka's `BaseConsumer`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -72,15 +73,18 @@ pub trait RecordSink: Send + Sync + 'static {
     /// of every partition in `records`, in one write; the returned [`Delivery`] completes with
     /// `Ok` only when that write is durable. Bad records are the sink's to put in suspense: `Err`
     /// (or a dropped sender) means "nothing was applied, retry the same batch".
+    ///
+    /// Batches submitted while earlier ones are in flight must become durable after them, and
+    /// only if they did (a batch whose predecessor failed fails too).
     fn submit(&self, records: &PartitionedRecords) -> Delivery;
 
     /// Submits and waits until the batch is durable.
     fn deliver(&self, records: &PartitionedRecords) -> Result<(), String> {
-        wait_durable(self.submit(records))
+        wait_durable(&self.submit(records))
     }
 }
 
-fn wait_durable(delivery: Delivery) -> Result<(), String> {
+fn wait_durable(delivery: &Delivery) -> Result<(), String> {
     delivery
         .recv()
         .map_err(|_| "the sink dropped the batch before it was durable".to_string())?
@@ -274,6 +278,9 @@ struct Loop {
 }
 
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
+/// Batches submitted to the sink and not yet durable, at most: one being committed while the
+/// next is rated.
+pub const BATCHES_IN_FLIGHT: usize = 2;
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// A submitted batch, kept until it is durable so that it can be submitted again.
@@ -288,13 +295,13 @@ impl Loop {
         let mut count = 0usize;
         let mut first_at: Option<Instant> = None;
         let mut lag_at = Instant::now();
-        let mut in_flight: Option<InFlight> = None;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         while !self.stop.load(Ordering::SeqCst) {
             // While a batch is in flight, poll in short steps to notice its completion.
-            let wait = match (first_at, in_flight.is_some()) {
-                (_, true) => Duration::from_millis(2),
-                (None, false) => Duration::from_millis(100),
-                (Some(t), false) => self.settings.batch_wait.saturating_sub(t.elapsed()),
+            let wait = match (first_at, in_flight.is_empty()) {
+                (_, false) => Duration::from_millis(2),
+                (None, true) => Duration::from_millis(100),
+                (Some(t), true) => self.settings.batch_wait.saturating_sub(t.elapsed()),
             };
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => {
@@ -310,37 +317,37 @@ impl Loop {
                 Some(Err(e)) => self.error(&e),
                 None => {}
             }
-            // A finished batch is settled as soon as it is seen, so that positions, metrics and
-            // the broker's lag view follow without waiting for the next batch to fill.
-            if let Some(f) = in_flight.take() {
-                match f.delivery.try_recv() {
-                    Err(std::sync::mpsc::TryRecvError::Empty) => in_flight = Some(f),
-                    done => {
-                        let result =
-                            done.unwrap_or_else(|_| Err("the sink dropped the batch".into()));
-                        if !self.settle(f.records, result) {
-                            return;
-                        }
-                    }
+            // Finished batches are settled as soon as they are seen, oldest first, so that
+            // positions, metrics and the broker's lag view follow without waiting for the next
+            // batch to fill.
+            while let Some(front) = in_flight.front() {
+                let done = match front.delivery.try_recv() {
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    done => done.unwrap_or_else(|_| Err("the sink dropped the batch".into())),
+                };
+                if !self.settle_front(&mut in_flight, done) {
+                    return;
                 }
             }
-            // A batch goes when full, or when its wait is over and the store is free: while
+            // A batch goes when full, or when its wait is over and the store has room: while
             // the store is busy the next batch keeps growing (up to its limit), so a slow store
             // gets fewer, larger writes.
             let due = first_at.is_some_and(|t| t.elapsed() >= self.settings.batch_wait);
             let full = count >= self.settings.batch_len_max.max(1);
-            if full || (count > 0 && due && in_flight.is_none()) {
-                // The previous batch must be durable before the next one goes: positions only
-                // ever advance over durable records.
-                if let Some(f) = in_flight.take() {
-                    let result = wait_durable(f.delivery);
-                    if !self.settle(f.records, result) {
+            if full || (count > 0 && due && in_flight.len() < BATCHES_IN_FLIGHT) {
+                // Room for the batch: the oldest one in flight must be durable first.
+                while in_flight.len() >= BATCHES_IN_FLIGHT {
+                    let Some(front) = in_flight.front() else {
+                        break;
+                    };
+                    let done = wait_durable(&front.delivery);
+                    if !self.settle_front(&mut in_flight, done) {
                         return;
                     }
                 }
                 let records = std::mem::take(&mut pending);
                 let delivery = self.sink.submit(&records);
-                in_flight = Some(InFlight { records, delivery });
+                in_flight.push_back(InFlight { records, delivery });
                 count = 0;
                 first_at = None;
             }
@@ -349,11 +356,48 @@ impl Loop {
                 lag_at = Instant::now();
             }
         }
-        // Stopping: the batch in flight finishes (or is read again on the next start).
-        if let Some(f) = in_flight.take() {
-            let result = wait_durable(f.delivery);
-            self.settle(f.records, result);
+        // Stopping: the batches in flight finish (or are read again on the next start).
+        while let Some(front) = in_flight.front() {
+            let done = wait_durable(&front.delivery);
+            if !self.settle_front(&mut in_flight, done) {
+                return;
+            }
         }
+    }
+
+    /// Settles the oldest batch in flight, which finished with `result`. When it failed, the
+    /// batches after it fail too (the sink chains them): they are waited for, then every one is
+    /// delivered again in order. Returns `false` when the source is stopping.
+    fn settle_front(
+        &mut self,
+        in_flight: &mut VecDeque<InFlight>,
+        result: Result<(), String>,
+    ) -> bool {
+        let Some(front) = in_flight.pop_front() else {
+            return true;
+        };
+        if result.is_ok() {
+            return self.settle(front.records, result);
+        }
+        let later: Vec<PartitionedRecords> = in_flight
+            .drain(..)
+            .map(|f| {
+                // Whatever they answer, they are delivered again after the failed one (a batch
+                // that did become durable is then a batch of duplicates, positions unchanged).
+                let _ = wait_durable(&f.delivery);
+                f.records
+            })
+            .collect();
+        if !self.settle(front.records, result) {
+            return false;
+        }
+        for records in later {
+            let result = self.sink.deliver(&records);
+            if !self.settle(records, result) {
+                return false;
+            }
+        }
+        true
     }
 
     fn error(&mut self, e: &KafkaError) {

@@ -304,7 +304,9 @@ fn batches_of_one_group_see_each_others_writes_in_queue_order() {
     handles.push(store.commit_async(first));
     for i in 0..50i64 {
         let mut batch = WriteBatch::new();
-        batch.add_counters("c", b"k", &[i]).put("t", b"last", &i.to_be_bytes());
+        batch
+            .add_counters("c", b"k", &[i])
+            .put("t", b"last", &i.to_be_bytes());
         if i == 20 {
             batch.delete("t", b"last");
         }
@@ -324,7 +326,10 @@ fn batches_of_one_group_see_each_others_writes_in_queue_order() {
         tollgate_adapters::embedded::decode_counters(&counters),
         Some(vec![7 + (0..50).sum::<i64>()])
     );
-    assert_eq!(store.get("t", b"last").unwrap(), Some(49i64.to_be_bytes().to_vec()));
+    assert_eq!(
+        store.get("t", b"last").unwrap(),
+        Some(49i64.to_be_bytes().to_vec())
+    );
     assert_eq!(store.get("t", b"stale").unwrap(), None);
     assert_eq!(store.shard_epoch(4).unwrap(), 2);
 }

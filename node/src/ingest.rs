@@ -212,6 +212,17 @@ enum Decoder {
     Csv(CsvDecoder, u8),
 }
 
+/// A batch whose subscribers have offered their writes, waiting to be committed
+/// ([`Ingestor::finish`]).
+pub struct Prepared {
+    write: IngestWrite,
+    coordinator: tollgate_actors::Coordinator,
+    sends: Vec<tokio::task::JoinHandle<Result<Vec<CdrOutcome>, ActorError>>>,
+    outcomes: Vec<CdrOutcome>,
+    changes: Vec<(SmolStr, StatsDelta)>,
+    outside: u64,
+}
+
 /// Ingests batches exactly once.
 pub struct Ingestor {
     router: Arc<Router>,
@@ -340,7 +351,8 @@ impl Ingestor {
     /// Builds the decoder of `format` for records of `mapping` (once per mapping and batch:
     /// building one checks the mapping and resolves its time zone).
     fn decoder(mapping: &CdrMapping, format: &RecordFormat) -> Result<Decoder, (SmolStr, String)> {
-        let bad = |e: tollgate_domain::cdr::MappingError| failed("mediation.bad_mapping", e.to_string());
+        let bad =
+            |e: tollgate_domain::cdr::MappingError| failed("mediation.bad_mapping", e.to_string());
         Ok(match format {
             RecordFormat::Json => Decoder::Json(JsonDecoder::new(mapping).map_err(bad)?),
             RecordFormat::Csv(header) => {
@@ -407,6 +419,14 @@ impl Ingestor {
 
     /// Ingests one batch: returns one outcome per record, in order, once everything is durable.
     pub async fn ingest(&self, batch: Batch) -> Result<Vec<CdrOutcome>, IngestError> {
+        let prepared = self.prepare(batch).await?;
+        self.finish(prepared, true).await
+    }
+
+    /// The first half of [`Ingestor::ingest`]: decodes the batch and has every subscriber of it
+    /// offer its write (one batch prepares at a time). The subscribers then wait for
+    /// [`Ingestor::finish`] to commit or abort it; the next batch can be prepared meanwhile.
+    pub async fn prepare(&self, batch: Batch) -> Result<Prepared, IngestError> {
         if let Some(o) = &self.output {
             let rows = o.pending.load(Ordering::SeqCst);
             if rows >= o.outbox_len_max {
@@ -704,9 +724,41 @@ impl Ingestor {
         }
         write.stats = changes.clone();
         write.positions.extend(positions);
-        let outbox_rows = write.outbox.len() as u64;
+        Ok(Prepared {
+            write,
+            coordinator,
+            sends,
+            outcomes,
+            changes,
+            outside,
+        })
+    }
 
-        let result = self.store.commit_ingest(write).await;
+    /// The second half of [`Ingestor::ingest`]: commits a prepared batch (or aborts it when
+    /// `earlier_durable` is false: a batch of the same source before it did not become durable,
+    /// so this one must not either, or its position would pass over the earlier records) and
+    /// tells its subscribers.
+    pub async fn finish(
+        &self,
+        prepared: Prepared,
+        earlier_durable: bool,
+    ) -> Result<Vec<CdrOutcome>, IngestError> {
+        let Prepared {
+            write,
+            coordinator,
+            sends,
+            outcomes,
+            changes,
+            outside,
+        } = prepared;
+        let outbox_rows = write.outbox.len() as u64;
+        let result = if earlier_durable {
+            self.store.commit_ingest(write).await
+        } else {
+            Err(StoreError::Io(
+                "an earlier batch of the same source is not durable: this one waits for it".into(),
+            ))
+        };
         coordinator.decide(result.clone());
         let results = join_all(sends).await;
         result?;

@@ -24,6 +24,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc instead of the system allocator: the hot paths allocate many small, short-lived
+/// values across threads (records, rows, messages), where glibc's arenas cost about a fifth of
+/// the CPU of Kafka ingest (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tollgate: telecom mediation, rating, charging and billing.
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, about)]

@@ -150,9 +150,7 @@ mod tests {
                 .open_table(TableDefinition::<&[u8], &[u8]>::new("accounts"))
                 .unwrap();
             for i in 0..25_000u32 {
-                table
-                    .insert(&i.to_be_bytes()[..], &b"account"[..])
-                    .unwrap();
+                table.insert(&i.to_be_bytes()[..], &b"account"[..]).unwrap();
             }
             let mut epochs = write
                 .open_table(TableDefinition::<u32, u64>::new(SHARD_EPOCHS_TABLE))
@@ -174,7 +172,10 @@ mod tests {
             store.get("accounts", &24_999u32.to_be_bytes()).unwrap(),
             Some(b"account".to_vec())
         );
-        assert_eq!(store.scan_after("accounts", None, 100_000).unwrap().len(), 25_000);
+        assert_eq!(
+            store.scan_after("accounts", None, 100_000).unwrap().len(),
+            25_000
+        );
         assert_eq!(store.shard_epoch(7).unwrap(), 3);
         drop(store);
         // Opened again: nothing to migrate, the data is there.
@@ -212,7 +213,10 @@ mod tests {
         }
         std::fs::File::create(staging.join(DONE_MARK)).unwrap();
         let store = EmbeddedStore::open(StoreConfig::new(&path)).unwrap();
-        assert_eq!(store.get("accounts", b"copied").unwrap(), Some(b"yes".to_vec()));
+        assert_eq!(
+            store.get("accounts", b"copied").unwrap(),
+            Some(b"yes".to_vec())
+        );
         assert!(kept_file(&file).is_file());
         assert!(!staging.exists());
     }

@@ -244,7 +244,7 @@ impl EmbeddedStore {
         }
     }
 
-/// A snapshot of the writer's counters.
+    /// A snapshot of the writer's counters.
     #[must_use]
     pub fn stats(&self) -> StoreStats {
         self.counters.snapshot(self.sender.len())

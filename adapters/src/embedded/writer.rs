@@ -154,37 +154,36 @@ impl Writer {
         {
             self.broken = Some(error.clone());
         }
-        let verdicts: Vec<CommitResult> =
-            match applied {
-                Ok(applied) => {
-                    outcome.commit_duration = applied.commit_duration;
-                    if applied.commit_duration.is_some() {
-                        self.transactions_committed += 1;
-                    }
-                    let receipt = CommitReceipt {
-                        transaction_id: self.transactions_committed,
-                        group_len,
-                    };
-                    outcome.fenced = applied
-                        .verdicts
-                        .iter()
-                        .filter(|verdict| verdict.is_err())
-                        .count()
-                        .try_into()
-                        .unwrap_or(u64::MAX);
-                    outcome.committed = batch_count - outcome.fenced;
-                    applied
-                        .verdicts
-                        .into_iter()
-                        .map(|verdict| verdict.map(|()| receipt))
-                        .collect()
+        let verdicts: Vec<CommitResult> = match applied {
+            Ok(applied) => {
+                outcome.commit_duration = applied.commit_duration;
+                if applied.commit_duration.is_some() {
+                    self.transactions_committed += 1;
                 }
-                Err(error) => {
-                    outcome.transaction_failed = true;
-                    outcome.failed = batch_count;
-                    vec![Err(error); group_len]
-                }
-            };
+                let receipt = CommitReceipt {
+                    transaction_id: self.transactions_committed,
+                    group_len,
+                };
+                outcome.fenced = applied
+                    .verdicts
+                    .iter()
+                    .filter(|verdict| verdict.is_err())
+                    .count()
+                    .try_into()
+                    .unwrap_or(u64::MAX);
+                outcome.committed = batch_count - outcome.fenced;
+                applied
+                    .verdicts
+                    .into_iter()
+                    .map(|verdict| verdict.map(|()| receipt))
+                    .collect()
+            }
+            Err(error) => {
+                outcome.transaction_failed = true;
+                outcome.failed = batch_count;
+                vec![Err(error); group_len]
+            }
+        };
         // Counters first, so that whoever sees an answer also sees it counted.
         self.counters.record(&outcome);
         for (pending, verdict) in group.drain(..).zip(verdicts) {
