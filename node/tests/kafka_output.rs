@@ -279,9 +279,11 @@ fn output_pending_when_the_node_is_killed_arrives_after_the_restart() {
     });
     std::thread::sleep(Duration::from_secs(2));
     let stalled = kafka_stats(&node).unwrap();
+    // The check runs when a batch is prepared, and two batches are in flight (one committing
+    // while the next is rated): up to two batches of 10 records pass just below the limit.
     assert!(
-        (25..35).contains(&stalled[0]),
-        "stops between the limit and the limit plus one batch: {stalled:?}"
+        (25..45).contains(&stalled[0]),
+        "stops between the limit and the limit plus two batches: {stalled:?}"
     );
     assert_eq!(
         metric(&node, "tollgate_kafka_outbox_rows"),

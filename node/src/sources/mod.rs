@@ -7,6 +7,7 @@ pub mod kafka;
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_actors::CdrOutcome;
 
@@ -43,7 +44,12 @@ impl IngestBridge {
             let mut previous: Option<oneshot::Receiver<bool>> = None;
             while let Some(job) = queue.recv().await {
                 let (durable, next) = oneshot::channel::<bool>();
-                let earlier = previous.replace(next);
+                // Chained only to a batch still in flight: one that already finished has told
+                // its source, which resubmits in order after a failure (a resubmitted batch is
+                // not held to the failure it is repairing).
+                let earlier = previous.replace(next).and_then(|mut earlier| {
+                    matches!(earlier.try_recv(), Err(TryRecvError::Empty)).then_some(earlier)
+                });
                 match ingestor.prepare(job.batch).await {
                     Ok(prepared) => {
                         let ingestor = ingestor.clone();
