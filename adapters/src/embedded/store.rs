@@ -283,6 +283,10 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     Database::builder(path)
         // Commits persist the journal themselves (`SyncAll` per group, in the writer).
         .manual_journal_persist(true)
+        // One background worker for memtable flushes and compaction. With more, fjall 3.1's
+        // first worker hands every compaction request back to the queue while another worker
+        // compacts, and spins doing so (a third of a core in the Kafka load test).
+        .worker_threads(1)
         .open()
         .store()
 }
