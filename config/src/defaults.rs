@@ -59,8 +59,10 @@ pub const KAFKA_BROKERS: &str = "127.0.0.1:9092";
 pub const KAFKA_TOPIC: &str = "cdr.raw";
 /// `kafka.group_id`.
 pub const KAFKA_GROUP_ID: &str = "tollgate";
-/// `kafka.batch_len_max`.
-pub const KAFKA_BATCH_LEN_MAX: u64 = 5000;
+/// `kafka.batch_len_max`: large batches share one account row and one actor message per
+/// subscriber among more records (20,000 ran at ~1.4x the rate of 5,000 in the Kafka load test;
+/// docs/benchmarks.md); at low rates `batch_wait_ms` sends batches long before they fill.
+pub const KAFKA_BATCH_LEN_MAX: u64 = 20_000;
 /// `kafka.batch_wait_ms`.
 pub const KAFKA_BATCH_WAIT_MS: u64 = 20;
 /// `kafka.output_enabled`.

@@ -900,7 +900,7 @@ fn sources_and_mediation_defaults() {
             brokers: "127.0.0.1:9092".to_string(),
             topic: "cdr.raw".to_string(),
             group_id: "tollgate".to_string(),
-            batch_len_max: 5000,
+            batch_len_max: 20_000,
             batch_wait_ms: 20,
             mapping_path: None,
             output_enabled: false,

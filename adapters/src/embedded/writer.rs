@@ -2,6 +2,7 @@
 //! fjall write batch whose journal write is fsynced before anything of it becomes visible, and
 //! answers every caller of the group.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -196,7 +197,8 @@ impl Writer {
 struct Resolved<'b> {
     table: usize,
     key: &'b [u8],
-    value: Option<Vec<u8>>,
+    /// Borrowed from the batch for a put (copied once, into the engine), owned for counters.
+    value: Option<Cow<'b, [u8]>>,
 }
 
 /// Applies the non-fenced batches of a group, in order, as one atomic fjall write batch, and
@@ -264,7 +266,7 @@ fn apply_group<'b>(
             None
         };
         let value = match operation {
-            Operation::Put { value, .. } => Some(value.clone()),
+            Operation::Put { value, .. } => Some(Cow::Borrowed(value.as_slice())),
             Operation::Delete { .. } => None,
             Operation::AddCounters { deltas, .. } => {
                 let stored = match before {
@@ -272,7 +274,7 @@ fn apply_group<'b>(
                     None => keyspaces[table]
                         .get(key)
                         .store()?
-                        .map(|value| value.to_vec()),
+                        .map(|value| Cow::Owned(value.to_vec())),
                 };
                 let stored = match stored {
                     None => Vec::new(),
@@ -280,7 +282,7 @@ fn apply_group<'b>(
                         message: format!("counters of {} bytes, not a multiple of 8", value.len()),
                     })?,
                 };
-                Some(add_counters(&stored, deltas))
+                Some(Cow::Owned(add_counters(&stored, deltas)))
             }
             // Epoch raises are not among the writes (they were taken out above).
             Operation::SetEpoch { .. } => before.flatten(),
@@ -299,7 +301,7 @@ fn apply_group<'b>(
         .durability(Some(PersistMode::SyncAll));
     for Resolved { table, key, value } in resolved {
         match value {
-            Some(value) => write.insert(&keyspaces[table], key, value),
+            Some(value) => write.insert(&keyspaces[table], key, value.as_ref()),
             None => write.remove(&keyspaces[table], key),
         }
     }
