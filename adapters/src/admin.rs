@@ -38,11 +38,11 @@ pub(crate) const AUDIT: &str = "audit";
 const CHUNK: usize = 1_000;
 
 /// Serialises the check-then-commit of admin writes in this process, so that two writes
-/// publishing the same version number cannot both pass the existence check. The redb file is
+/// publishing the same version number cannot both pass the existence check. The store is
 /// held by one process, and admin writes are rare, so one process-wide lock is enough.
 static COMMIT_LOCK: Mutex<()> = Mutex::new(());
 
-/// Administration storage on the embedded (redb) store; shares the store (one file, one writer
+/// Administration storage on the embedded store; shares the store (one file, one writer
 /// thread) with the ledger.
 pub struct EmbeddedAdminStore {
     store: Arc<EmbeddedStore>,

@@ -12,7 +12,7 @@
 //!
 //! Every change is one [`WriteBatch`]: an invoice, its series counter, its period index, its
 //! run item and the run's counters are durable together or not at all. Check-then-write runs
-//! under one process-wide lock (the redb file has one process as its writer).
+//! under one process-wide lock (the store has one process as its writer).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -79,7 +79,7 @@ fn counter(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
     }
 }
 
-/// Bill runs and invoices on the embedded (redb) store, sharing its file and writer thread.
+/// Bill runs and invoices on the embedded store, sharing its file and writer thread.
 pub struct EmbeddedBillRunStore {
     store: Arc<EmbeddedStore>,
 }

@@ -14,7 +14,7 @@
 //! A command is planned (checked against the current state by the domain's `plan`) and
 //! committed as one [`WriteBatch`] holding the new state, the history entry and the audit
 //! record, under one process-wide lock so that no other customer write slips between the check
-//! and the commit. The redb file is held by one process, so the lock serialises every writer.
+//! and the commit. The store is held by one process, so the lock serialises every writer.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -45,7 +45,7 @@ const CHUNK: usize = 1_000;
 /// Serialises check-then-commit of customer writes in this process.
 static COMMIT_LOCK: Mutex<()> = Mutex::new(());
 
-/// Customer data on the embedded (redb) store; shares the store (one file, one writer thread)
+/// Customer data on the embedded store; shares the store (one file, one writer thread)
 /// with the ledger and the admin data.
 pub struct EmbeddedCustomerStore {
     store: Arc<EmbeddedStore>,

@@ -36,7 +36,7 @@
 //! Every change is one [`WriteBatch`]: a [`FinanceWrite`] with its indexes, its collection item,
 //! the item's run and its audit records is durable together or not at all. Its checks (counters,
 //! period versions, unique keys, a pending item) read the stored state through the changes the
-//! write has made so far, and run under one process-wide lock (the redb file has one process as
+//! write has made so far, and run under one process-wide lock (the store has one process as
 //! its writer), so nothing changes between check and write.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -135,7 +135,7 @@ fn time_key(at: Timestamp, id: &str) -> Vec<u8> {
     key
 }
 
-/// Finance state on the embedded (redb) store, sharing its file and writer thread.
+/// Finance state on the embedded store, sharing its file and writer thread.
 pub struct EmbeddedFinanceStore {
     store: Arc<EmbeddedStore>,
 }

@@ -36,7 +36,7 @@ const PARTNER_INBOX: &str = "partner_inbox";
 /// Most rows one subscriber prefix scan reads.
 const SCAN_LIMIT: usize = 1_000_000;
 
-/// Ledger storage on the embedded (redb) store with group commit.
+/// Ledger storage on the embedded store with group commit.
 pub struct EmbeddedLedgerStore {
     store: Arc<EmbeddedStore>,
 }

@@ -40,7 +40,7 @@ const OUTBOX_ROWS: &[u8] = b"rows";
 /// Rows read per scan when walking a table.
 const CHUNK: usize = 1_000;
 
-/// Ingestion storage on the embedded (redb) store; shares the store (one file, one writer
+/// Ingestion storage on the embedded store; shares the store (one file, one writer
 /// thread) with the ledger and the admin store.
 pub struct EmbeddedIngestStore {
     store: Arc<EmbeddedStore>,

@@ -28,7 +28,7 @@
 //! the item's run and its audit records is durable together or not at all. Its checks
 //! (counters, partner versions, agreement version counts, position counts, unique item shares,
 //! numbers and ids, statement stages, a pending item) read the stored state through the
-//! changes the write has made so far, and run under one process-wide lock (the redb file has
+//! changes the write has made so far, and run under one process-wide lock (the store has
 //! one process as its writer), so nothing changes between check and write.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -124,7 +124,7 @@ fn statement_key(statement: &PartnerStatement, number: &str) -> Vec<u8> {
     in_period(&statement.partner, statement.period.start, number)
 }
 
-/// Partner-settlement state on the embedded (redb) store, sharing its file and writer thread.
+/// Partner-settlement state on the embedded store, sharing its file and writer thread.
 pub struct EmbeddedPartnerStore {
     store: Arc<EmbeddedStore>,
 }

@@ -223,6 +223,10 @@ pub struct Prepared {
     outside: u64,
 }
 
+/// The decoder of a mapping, or why the mapping cannot decode (every record of it is suspended
+/// with that reason).
+type DecoderFor = Result<Decoder, (SmolStr, String)>;
+
 /// Ingests batches exactly once.
 pub struct Ingestor {
     router: Arc<Router>,
@@ -350,7 +354,7 @@ impl Ingestor {
 
     /// Builds the decoder of `format` for records of `mapping` (once per mapping and batch:
     /// building one checks the mapping and resolves its time zone).
-    fn decoder(mapping: &CdrMapping, format: &RecordFormat) -> Result<Decoder, (SmolStr, String)> {
+    fn decoder(mapping: &CdrMapping, format: &RecordFormat) -> DecoderFor {
         let bad =
             |e: tollgate_domain::cdr::MappingError| failed("mediation.bad_mapping", e.to_string());
         Ok(match format {
@@ -367,7 +371,7 @@ impl Ingestor {
 
     fn decode(
         &self,
-        decoder: &Result<Decoder, (SmolStr, String)>,
+        decoder: &DecoderFor,
         raw: &[u8],
         now: Timestamp,
     ) -> Result<Cdr, (SmolStr, String)> {
@@ -450,7 +454,7 @@ impl Ingestor {
         // The subscriber of each record that reached an actor (the key of its rated output).
         let mut subscribers: Vec<Option<SubscriberId>> = vec![None; records.len()];
         // One decoder per mapping in the batch (recycled records may come from other sources).
-        let mut decoders: Vec<(&str, Result<Decoder, (SmolStr, String)>)> = Vec::new();
+        let mut decoders: Vec<(&str, DecoderFor)> = Vec::new();
         for (i, record) in records.iter().enumerate() {
             // A recycled record decodes with the mapping of the source it came from.
             let from = record

@@ -1,4 +1,4 @@
-//! [`EmbeddedJobQueue`]: the job queue in the node's own redb file, for `tollgate demo` and
+//! [`EmbeddedJobQueue`]: the job queue in the node's own embedded store, for `tollgate demo` and
 //! single nodes without RabbitMQ.
 //!
 //! Durable state is two tables of the [`EmbeddedStore`]: `jobs_queue` (jobs not yet settled)

@@ -7,7 +7,7 @@
 //!
 //! Guarantees every backend keeps (checked by [`contract`]):
 //! - `publish` returns `Ok` only once every job is durable (AMQP: persistent messages and
-//!   publisher confirms; embedded: one fsynced redb transaction);
+//!   publisher confirms; embedded: one fsynced store write);
 //! - delivery is **at least once**: a delivery that is not acked (worker crash, consumer dropped,
 //!   connection lost, node restart) comes back, flagged [`Delivery::redelivered`]; idempotency on
 //!   `(run_id, item_key)` is the consumer's storage's job;
@@ -17,7 +17,7 @@
 //!   and takes it off the main queue; [`JobQueue::dead_letters`] reads them back.
 //!
 //! Backends: [`amqp::AmqpJobQueue`] (RabbitMQ, for clusters) and
-//! [`embedded::EmbeddedJobQueue`] (redb, for `tollgate demo` and single nodes). Semantics, queue
+//! [`embedded::EmbeddedJobQueue`] (embedded store, for `tollgate demo` and single nodes). Semantics, queue
 //! names and reconnection: `docs/jobs.md`.
 
 pub mod amqp;
