@@ -376,7 +376,7 @@ fn scylla_needs_nodes_and_embedded_ignores_the_scylla_table() {
     assert_eq!(
         config.storage.engine,
         StorageEngine::Embedded(EmbeddedConfig {
-            path: "/srv/tg/ledger.redb".into()
+            path: "/srv/tg/ledger".into()
         })
     );
 }
