@@ -240,7 +240,7 @@ fn csv_and_json_lines_files_end_in_done_with_exact_reports() {
 
 #[test]
 fn a_node_killed_mid_file_resumes_it_and_ingests_every_line_once() {
-    const TOTAL: u64 = 3000;
+    const TOTAL: u64 = 6000;
     let node = NodeFiles::new(SUBSCRIBERS);
     enable_files(&node);
     let mut process = node.start();
@@ -280,7 +280,11 @@ fn a_node_killed_mid_file_resumes_it_and_ingests_every_line_once() {
         "the node stopped before the end of the file (raise TOTAL if this fails)"
     );
     let mut process = node.start();
-    let at_kill = ingested_at_least(1200);
+    // Killed only once this run has made some lines durable itself (the stop above may land
+    // well after 300 lines: a fixed mark could be passed already, and the kill would then hit
+    // a run that had not resumed the file yet).
+    let durable_at_start = ingested_at_least(at_stop);
+    let at_kill = ingested_at_least(durable_at_start + 300);
     process.0.kill().unwrap();
     process.wait().unwrap();
     eprintln!(
@@ -308,7 +312,7 @@ fn a_node_killed_mid_file_resumes_it_and_ingests_every_line_once() {
     assert_eq!(report["resumed"], 2, "{report}");
     eprintln!("report: {report}");
     let (_, balance) = get(&node.url("/v1/subscribers/4930111111/balance"));
-    assert_eq!(balance["balance"]["amount"], "-270.0000", "{balance}");
+    assert_eq!(balance["balance"]["amount"], "-540.0000", "{balance}");
     assert_eq!(balance["entries"], TOTAL, "{balance}");
     assert!(
         !dir.join(".progress/big.csv.json").exists(),
