@@ -227,14 +227,23 @@ fn csv_and_json_lines_files_end_in_done_with_exact_reports() {
     }
     assert_eq!(counts(&stats(&node, "files")), [13, 5, 5, 3, 0]);
 
-    let text = metrics(&node);
+    // The file counters move just after a file reaches done/ or failed/ (after the directory
+    // fsyncs): seeing the file does not mean its count is already there.
+    let deadline = Instant::now() + Duration::from_secs(10);
     for line in [
         "tollgate_files_total{outcome=\"done\"} 4",
         "tollgate_files_total{outcome=\"failed\"} 3",
         "tollgate_files_lines_total 13",
         "tollgate_mediation_records{outcome=\"ingested\",source=\"files\"} 13",
     ] {
-        assert!(text.contains(line), "{line} in\n{text}");
+        loop {
+            let text = metrics(&node);
+            if text.contains(line) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{line} in\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
