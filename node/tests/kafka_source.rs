@@ -157,8 +157,18 @@ fn every_record_from_the_broker_is_rated_suspended_or_duplicate_exactly_once() {
         ),
         "{metrics}"
     );
-    assert!(metrics.contains("tollgate_kafka_records_total{topic=\"cdr.raw\"} 240"));
+    // The source counts a batch when it sees it durable, just after the ingest counters moved.
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut metrics = metrics;
+    while !metrics.contains("tollgate_kafka_records_total{topic=\"cdr.raw\"} 240") {
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+        metrics = ureq::get(&node.url("/metrics"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+    }
     while !metrics_lag_zero(&node) {
         assert!(Instant::now() < deadline, "consumer lag never reached 0");
         std::thread::sleep(Duration::from_millis(200));
