@@ -90,10 +90,10 @@ async fn jobs_survive_a_broker_restart_and_the_consumer_reconnects() {
                 Instant::now() < deadline,
                 "the worker did not finish within 180 s"
             );
-            // A generous poll: a timeout drops the `next()` future, and with it a reconnection
-            // in progress (connect, declare, consume), which on a loaded machine can take more
-            // than a second, so a short poll could keep cancelling every reconnection.
-            let Ok(next) = tokio::time::timeout(Duration::from_secs(15), consumer.next()).await
+            // A short poll drops pending `next()` futures, some in the middle of a reconnection
+            // (connect, declare, consume can take more than a second on a loaded machine): the
+            // consumer keeps the reconnection and resumes it on the next call.
+            let Ok(next) = tokio::time::timeout(Duration::from_secs(1), consumer.next()).await
             else {
                 continue;
             };

@@ -37,6 +37,7 @@ pub(super) async fn consume(
         kind,
         prefetch,
         link: Some(link),
+        opening: None,
         reconnects: 0,
     };
     Ok(Consumer::new(kind, prefetch, Box::new(source)))
@@ -115,6 +116,10 @@ struct AmqpSource {
     kind: JobKind,
     prefetch: u16,
     link: Option<ConsumerLink>,
+    /// A reconnection in progress. Kept here, not on the stack of `next_delivery`, so that a
+    /// caller that drops a pending `next()` (a timeout, a `select!`) does not abort it: the next
+    /// call resumes it instead of starting over.
+    opening: Option<BoxFuture<'static, Result<ConsumerLink, lapin::Error>>>,
     reconnects: u64,
 }
 
@@ -123,7 +128,13 @@ impl AmqpSource {
         let mut backoff = Backoff::new(&self.shared.config);
         loop {
             let Some(link) = self.link.as_mut() else {
-                match ConsumerLink::open(&self.shared, self.kind, self.prefetch).await {
+                let (shared, kind, prefetch) = (Arc::clone(&self.shared), self.kind, self.prefetch);
+                let opening = self.opening.get_or_insert_with(move || {
+                    Box::pin(async move { ConsumerLink::open(&shared, kind, prefetch).await })
+                });
+                let opened = opening.await;
+                self.opening = None;
+                match opened {
                     Ok(link) => {
                         self.link = Some(link);
                         self.reconnects += 1;
