@@ -139,6 +139,18 @@ fn subscription_status(node: &NodeFiles, id: &str) -> String {
     body["status"].as_str().unwrap_or_default().to_string()
 }
 
+/// The subscription's status once it is `want`, or whatever it is after `within`.
+fn status_within(node: &NodeFiles, id: &str, want: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let status = subscription_status(node, id);
+        if status == want || Instant::now() >= deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A reservation of 60 s of voice; answers (status, error code or "granted").
 fn reserve(node: &NodeFiles, subscriber: &str, request: &str) -> (u16, String) {
     let usage =
@@ -266,7 +278,12 @@ fn dunning_follows_the_policy_day_by_day_and_a_payment_resumes_service() {
             }
             40 => {
                 for (sub, subscriber) in [("s-dora", DORA), ("s-emil", EMIL)] {
-                    assert_eq!(subscription_status(&node, sub), "suspended");
+                    // An item is done once its decision is durable; service follows right
+                    // after (converge), so the run can read finished a moment before.
+                    assert_eq!(
+                        status_within(&node, sub, "suspended", Duration::from_secs(10)),
+                        "suspended"
+                    );
                     assert_eq!(
                         reserve(&node, subscriber, &format!("{sub}-40")),
                         (403, "account.barred".into())
@@ -298,7 +315,10 @@ fn dunning_follows_the_policy_day_by_day_and_a_payment_resumes_service() {
         .map(|(a, n)| (a.to_string(), n))
         .collect()
     );
-    assert_eq!(subscription_status(&node, "s-dora"), "deactivated");
+    assert_eq!(
+        status_within(&node, "s-dora", "deactivated", Duration::from_secs(10)),
+        "deactivated"
+    );
     assert_eq!(subscription_status(&node, "s-emil"), "active");
     assert_eq!(reserve(&node, DORA, "dora-72").1, "account.barred");
     assert_eq!(reserve(&node, EMIL, "emil-72"), (200, "granted".into()));

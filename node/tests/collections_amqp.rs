@@ -183,8 +183,17 @@ fn a_collection_run_with_a_killed_worker_applies_every_due_step_once() {
         assert_eq!(r["service"]["suspended"], true, "{r}");
         let (_, notes) = get(&node.url(&format!("/v1/accounts/{account}/notifications")));
         assert_eq!(notes.as_array().unwrap().len(), 1, "{notes}");
-        let (_, sub) = get(&node.url(&format!("/v1/subscriptions/s{i:04}")));
-        assert_eq!(sub["status"], "suspended", "{sub}");
+        // Service follows an item's durable decision (converge), a moment after the item is
+        // counted done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, sub) = get(&node.url(&format!("/v1/subscriptions/s{i:04}")));
+            if sub["status"] == "suspended" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{sub}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     // The same key again: the same run, nothing new.
