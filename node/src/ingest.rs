@@ -219,7 +219,6 @@ pub struct Prepared {
     coordinator: tollgate_actors::Coordinator,
     sends: Vec<tokio::task::JoinHandle<Result<Vec<CdrOutcome>, ActorError>>>,
     outcomes: Vec<CdrOutcome>,
-    changes: Vec<(SmolStr, StatsDelta)>,
     outside: u64,
 }
 
@@ -726,14 +725,13 @@ impl Ingestor {
                 }
             }
         }
-        write.stats = changes.clone();
+        write.stats = changes;
         write.positions.extend(positions);
         Ok(Prepared {
             write,
             coordinator,
             sends,
             outcomes,
-            changes,
             outside,
         })
     }
@@ -752,10 +750,10 @@ impl Ingestor {
             coordinator,
             sends,
             outcomes,
-            changes,
             outside,
         } = prepared;
         let outbox_rows = write.outbox.len() as u64;
+        let changes = write.stats.clone();
         let result = if earlier_durable {
             self.store.commit_ingest(write).await
         } else {

@@ -14,7 +14,7 @@ use super::completion::{self, CommitHandle, CommitReceipt};
 use super::error::{StoreError, StoreResultExt};
 use super::stats::{Counters, StoreStats};
 use super::tables::Tables;
-use super::writer::{Pending, Request, Writer, decode_epoch, epoch_key};
+use super::writer::{Pending, Request, Writer, stored_epoch};
 
 /// One entry of a scan: `(key, value)`.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -86,17 +86,7 @@ impl EmbeddedStore {
     /// shutdown, and starts the writer thread. A redb file of an earlier version at the path is
     /// migrated first (see [`super::migrate`]).
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
-        config.validate()?;
-        super::migrate::finish_interrupted(&config.path)?;
-        if let Some(file) = super::migrate::legacy_file(&config.path) {
-            super::migrate::from_redb(&file, &config.path)?;
-        }
-        let database = open_database(&config.path)?;
-        Self::start(database, config)
-    }
-
-    fn start(database: Database, config: StoreConfig) -> Result<Self, StoreError> {
-        Self::start_writer(database, config, None)
+        Self::open_with(config, None)
     }
 
     /// Like [`EmbeddedStore::open`], with a writer whose commits fail while `failing` is set,
@@ -106,16 +96,19 @@ impl EmbeddedStore {
         config: StoreConfig,
         failing: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Self, StoreError> {
-        config.validate()?;
-        let database = open_database(&config.path)?;
-        Self::start_writer(database, config, Some(failing))
+        Self::open_with(config, Some(failing))
     }
 
-    fn start_writer(
-        database: Database,
+    fn open_with(
         config: StoreConfig,
         failing: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<Self, StoreError> {
+        config.validate()?;
+        super::migrate::finish_interrupted(&config.path)?;
+        if let Some(file) = super::migrate::legacy_file(&config.path) {
+            super::migrate::from_redb(&file, &config.path)?;
+        }
+        let database = open_database(&config.path)?;
         let tables = Arc::new(Tables::new(database));
         let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
         let counters = Arc::new(Counters::default());
@@ -235,12 +228,9 @@ impl EmbeddedStore {
 
     /// The durable ownership epoch of `shard` (0 if never set).
     pub fn shard_epoch(&self, shard: u32) -> Result<u64, StoreError> {
-        let Some(epochs) = self.tables.existing(SHARD_EPOCHS_TABLE)? else {
-            return Ok(0);
-        };
-        match epochs.get(epoch_key(shard)).store()? {
+        match self.tables.existing(SHARD_EPOCHS_TABLE)? {
             None => Ok(0),
-            Some(value) => decode_epoch(&value),
+            Some(epochs) => stored_epoch(&epochs, shard),
         }
     }
 

@@ -193,6 +193,13 @@ impl Writer {
     }
 }
 
+/// A write to a user table (epoch raises are handled apart).
+enum Write<'b> {
+    Put(&'b [u8]),
+    Delete,
+    AddCounters(&'b [i64]),
+}
+
 /// One write of a group, resolved against the writes before it: the final value of the key.
 struct Resolved<'b> {
     table: usize,
@@ -216,15 +223,15 @@ fn apply_group<'b>(
     let mut verdicts = Vec::with_capacity(batches.len());
     // The user tables the group writes to, in order of first use.
     let mut names: Vec<&'b str> = Vec::new();
-    // (table, key, order) of every write of the accepted batches.
-    let mut writes: Vec<(usize, &'b [u8], usize, &'b Operation)> = Vec::new();
+    // (table, key, write) of every write of the accepted batches, in batch order.
+    let mut writes: Vec<(usize, &'b [u8], Write<'b>)> = Vec::new();
     for batch in batches {
         if let Err(fenced) = check_epochs(&epochs, &raised, batch) {
             verdicts.push(Err(fenced));
             continue;
         }
         for operation in &batch.operations {
-            let (table, key) = match operation {
+            let (table, key, write) = match operation {
                 Operation::SetEpoch { shard, epoch } => {
                     let stored = current_epoch(&epochs, &raised, *shard)?;
                     if *epoch > stored {
@@ -232,10 +239,13 @@ fn apply_group<'b>(
                     }
                     continue;
                 }
-                Operation::Put { table, key, .. }
-                | Operation::Delete { table, key }
-                | Operation::AddCounters { table, key, .. } => (table.as_str(), key.as_slice()),
+                Operation::Put { table, key, value } => (table, key, Write::Put(value)),
+                Operation::Delete { table, key } => (table, key, Write::Delete),
+                Operation::AddCounters { table, key, deltas } => {
+                    (table, key, Write::AddCounters(deltas))
+                }
             };
+            let table = table.as_str();
             let index = match names.iter().position(|name| *name == table) {
                 Some(index) => index,
                 None => {
@@ -243,8 +253,7 @@ fn apply_group<'b>(
                     names.len() - 1
                 }
             };
-            let order = writes.len();
-            writes.push((index, key, order, operation));
+            writes.push((index, key, write));
         }
         verdicts.push(Ok(()));
     }
@@ -254,9 +263,9 @@ fn apply_group<'b>(
         .collect::<Result<_, _>>()?;
     // Key order (the order of writes to one key kept): the final value of each key, with
     // counter additions folded onto what the key held before them.
-    writes.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    writes.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut resolved: Vec<Resolved<'b>> = Vec::with_capacity(writes.len());
-    for (table, key, _, operation) in writes {
+    for (table, key, write) in writes {
         let same_key = resolved
             .last()
             .is_some_and(|last| last.table == table && last.key == key);
@@ -265,10 +274,10 @@ fn apply_group<'b>(
         } else {
             None
         };
-        let value = match operation {
-            Operation::Put { value, .. } => Some(Cow::Borrowed(value.as_slice())),
-            Operation::Delete { .. } => None,
-            Operation::AddCounters { deltas, .. } => {
+        let value = match write {
+            Write::Put(value) => Some(Cow::Borrowed(value)),
+            Write::Delete => None,
+            Write::AddCounters(deltas) => {
                 let stored = match before {
                     Some(value) => value,
                     None => keyspaces[table]
@@ -284,8 +293,6 @@ fn apply_group<'b>(
                 };
                 Some(Cow::Owned(add_counters(&stored, deltas)))
             }
-            // Epoch raises are not among the writes (they were taken out above).
-            Operation::SetEpoch { .. } => before.flatten(),
         };
         resolved.push(Resolved { table, key, value });
     }
@@ -344,9 +351,14 @@ fn current_epoch(
     raised: &HashMap<u32, u64>,
     shard: u32,
 ) -> Result<u64, StoreError> {
-    if let Some(epoch) = raised.get(&shard) {
-        return Ok(*epoch);
+    match raised.get(&shard) {
+        Some(epoch) => Ok(*epoch),
+        None => stored_epoch(epochs, shard),
     }
+}
+
+/// The durable epoch of `shard` in the epochs table (0 if never set).
+pub(crate) fn stored_epoch(epochs: &Keyspace, shard: u32) -> Result<u64, StoreError> {
     match epochs.get(epoch_key(shard)).store()? {
         None => Ok(0),
         Some(value) => decode_epoch(&value),
